@@ -1,0 +1,41 @@
+# daihuo: `make run` starts the service with demo data, `make test` runs every test.
+GO        ?= go
+BIN       := .bin/daihuo
+TEST_TIMEOUT ?= 9m
+FUZZTIME  ?= 5s
+
+.PHONY: run build test test-go fuzz lint fmt bench deps clean
+
+run: deps build ## start the whole service with demo data on embedded defaults
+	$(BIN) serve --demo
+
+build: ## build the daihuo binary into .bin/
+	$(GO) build -o $(BIN) ./cmd/daihuo
+
+test: deps ## run every test: unit, storage, api, streaming, fuzz smoke
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: ## run each fuzz target for $(FUZZTIME)
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u); do \
+		for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "fuzz $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t; \
+		done; \
+	done
+
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+bench: deps build ## benchmark programs that print figures against a naive baseline
+	$(BIN) bench all
+
+deps: ## install missing system packages (PostgreSQL 15 server)
+	@scripts/deps.sh
+
+clean:
+	rm -rf .bin
