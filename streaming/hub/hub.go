@@ -1,0 +1,247 @@
+// Package hub fans live events out to the viewers connected to this node over
+// Server-Sent Events. Each event is encoded once per stream and handed to every
+// viewer as the same byte slice; a viewer that cannot keep up is dropped
+// instead of slowing anyone else, and reconnects with Last-Event-ID.
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options tune a Hub.
+type Options struct {
+	// Buffer is how many frames may wait for one viewer before it is dropped.
+	Buffer int
+	// History is how many recent events of a stream are kept for resumes.
+	History int
+	// Heartbeat is the interval of comment lines that keep proxies from
+	// closing idle connections.
+	Heartbeat time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Buffer <= 0 {
+		o.Buffer = 256
+	}
+	if o.History <= 0 {
+		o.History = 512
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	return o
+}
+
+// Event is one live event for a stream's viewers. Seq orders the events of
+// a stream and is their SSE id; zero means a transient event (such as a
+// viewer count) that is neither numbered nor replayed.
+type Event struct {
+	Seq  int64
+	Type string
+	Data any
+}
+
+// Hub holds the rooms of the streams that have viewers on this node.
+type Hub struct {
+	opts  Options
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+// New returns an empty hub.
+func New(opts Options) *Hub {
+	return &Hub{opts: opts.withDefaults(), rooms: map[string]*room{}}
+}
+
+type frame struct {
+	seq  int64
+	data []byte
+}
+
+type room struct {
+	mu      sync.Mutex
+	viewers map[*Viewer]struct{}
+	history []frame // ring of numbered frames, oldest first
+	lastSeq int64
+}
+
+// Viewer is one connected player. Frames arrive on C; Done is closed when the
+// hub drops the viewer for falling behind.
+type Viewer struct {
+	C      <-chan []byte
+	c      chan []byte
+	done   chan struct{}
+	once   sync.Once
+	stream string
+	hub    *Hub
+}
+
+// Done is closed when the viewer has been dropped.
+func (v *Viewer) Done() <-chan struct{} { return v.done }
+
+// Encode renders an event as one SSE frame.
+func Encode(ev Event) ([]byte, error) {
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ev.Type, err)
+	}
+	var b strings.Builder
+	b.Grow(len(data) + len(ev.Type) + 32)
+	if ev.Seq > 0 {
+		b.WriteString("id: ")
+		b.WriteString(strconv.FormatInt(ev.Seq, 10))
+		b.WriteByte('\n')
+	}
+	b.WriteString("event: ")
+	b.WriteString(ev.Type)
+	b.WriteString("\ndata: ")
+	b.Write(data) // JSON from encoding/json never holds a raw newline
+	b.WriteString("\n\n")
+	return []byte(b.String()), nil
+}
+
+// Publish encodes ev once and queues it for every viewer of the stream.
+// Numbered events older than the last one seen are ignored, so a redelivered
+// event is not shown twice.
+func (h *Hub) Publish(streamID string, ev Event) error {
+	f, err := Encode(ev)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	r := h.rooms[streamID]
+	if r == nil && ev.Seq > 0 {
+		// Keep history even without viewers, so the first viewer can resume.
+		r = &room{viewers: map[*Viewer]struct{}{}}
+		h.rooms[streamID] = r
+	}
+	h.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	if ev.Seq > 0 {
+		if ev.Seq <= r.lastSeq {
+			r.mu.Unlock()
+			return nil
+		}
+		r.lastSeq = ev.Seq
+		r.history = append(r.history, frame{seq: ev.Seq, data: f})
+		if len(r.history) > h.opts.History {
+			r.history = append(r.history[:0], r.history[len(r.history)-h.opts.History:]...)
+		}
+	}
+	var slow []*Viewer
+	for v := range r.viewers {
+		select {
+		case v.c <- f:
+		default:
+			slow = append(slow, v)
+		}
+	}
+	for _, v := range slow {
+		delete(r.viewers, v)
+		v.drop()
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// Subscription is what a new viewer needs before its first live frame.
+type Subscription struct {
+	Viewer *Viewer
+	// Replay holds the held events after the viewer's Last-Event-ID.
+	Replay [][]byte
+	// Resumed reports that Replay closes the viewer's gap; when false the
+	// viewer needs a fresh snapshot.
+	Resumed bool
+	// Seq is the newest event the hub had seen when the viewer joined: the id
+	// to give a snapshot taken now.
+	Seq int64
+}
+
+// Subscribe adds a viewer to a stream. When lastSeq is positive and the hub
+// still holds every event after it, those events come back for replay;
+// otherwise the caller must send a fresh snapshot.
+func (h *Hub) Subscribe(streamID string, lastSeq int64) Subscription {
+	c := make(chan []byte, h.opts.Buffer)
+	v := &Viewer{C: c, c: c, done: make(chan struct{}), stream: streamID, hub: h}
+	h.mu.Lock()
+	r := h.rooms[streamID]
+	if r == nil {
+		r = &room{viewers: map[*Viewer]struct{}{}}
+		h.rooms[streamID] = r
+	}
+	h.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.viewers[v] = struct{}{}
+	sub := Subscription{Viewer: v, Seq: r.lastSeq}
+	switch {
+	case lastSeq <= 0 || lastSeq > r.lastSeq:
+		// A fresh viewer, or an id this hub never issued: start from a snapshot.
+	case lastSeq == r.lastSeq:
+		sub.Resumed = true
+	case len(r.history) > 0 && r.history[0].seq <= lastSeq+1:
+		// The history reaches back to the event right after lastSeq.
+		sub.Resumed = true
+		for _, f := range r.history {
+			if f.seq > lastSeq {
+				sub.Replay = append(sub.Replay, f.data)
+			}
+		}
+	}
+	return sub
+}
+
+// Unsubscribe removes a viewer; it is safe to call more than once.
+func (h *Hub) Unsubscribe(v *Viewer) {
+	h.mu.Lock()
+	r := h.rooms[v.stream]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	delete(r.viewers, v)
+	r.mu.Unlock()
+}
+
+// Viewers is how many viewers of the stream are connected to this node.
+func (h *Hub) Viewers(streamID string) int {
+	h.mu.Lock()
+	r := h.rooms[streamID]
+	h.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.viewers)
+}
+
+// Streams lists the streams with at least one viewer on this node and their counts.
+func (h *Hub) Streams() map[string]int {
+	h.mu.Lock()
+	rooms := make(map[string]*room, len(h.rooms))
+	for id, r := range h.rooms {
+		rooms[id] = r
+	}
+	h.mu.Unlock()
+	out := map[string]int{}
+	for id, r := range rooms {
+		r.mu.Lock()
+		if n := len(r.viewers); n > 0 {
+			out[id] = n
+		}
+		r.mu.Unlock()
+	}
+	return out
+}
+
+func (v *Viewer) drop() { v.once.Do(func() { close(v.done) }) }
