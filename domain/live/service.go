@@ -1,0 +1,362 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/daihuo/daihuo/domain/catalog"
+	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/party"
+)
+
+// Store keeps streams, line-ups and pins. Get methods answer
+// errs.ErrNotFound when nothing matches.
+type Store interface {
+	CreateStream(ctx context.Context, s Stream) error
+	GetStream(ctx context.Context, id string) (Stream, error)
+	// LockStream reads a stream and locks it until the caller's transaction
+	// ends, so changes to one stream (pins, state) happen one at a time.
+	LockStream(ctx context.Context, id string) (Stream, error)
+	// SaveStreamState writes the status, started_at and ended_at of s.
+	SaveStreamState(ctx context.Context, s Stream) error
+	// PutLineupItem adds the item or updates its commission.
+	PutLineupItem(ctx context.Context, it LineupItem) error
+	GetLineupItem(ctx context.Context, streamID, productID string) (LineupItem, error)
+	ListLineup(ctx context.Context, streamID string) ([]LineupItem, error)
+	InsertPin(ctx context.Context, p Pin) error
+	// ActivePins returns the stream's pins on screen, oldest first.
+	ActivePins(ctx context.Context, streamID string) ([]Pin, error)
+	GetPin(ctx context.Context, streamID, pinID string) (Pin, error)
+	// Unpin marks an active pin removed at at; a pin already removed answers
+	// errs.ErrNotFound.
+	Unpin(ctx context.Context, pinID string, at time.Time, offsetMS int64) error
+	// Pins returns every pin of the stream, active or not, oldest first.
+	Pins(ctx context.Context, streamID string) ([]Pin, error)
+}
+
+// Creators finds the creators that host streams.
+type Creators interface {
+	GetCreator(ctx context.Context, id string) (party.Creator, error)
+}
+
+// Products finds the products of line-ups and pins.
+type Products interface {
+	GetProduct(ctx context.Context, id string) (catalog.Product, error)
+}
+
+// Publisher records events in the caller's transaction (the outbox).
+type Publisher interface {
+	Publish(ctx context.Context, evs ...event.Event) error
+}
+
+// Transactor runs fn in one database transaction.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// Service runs the live room. Who may act is checked here as well as in the
+// api: objects the caller may not see answer errs.ErrNotFound.
+type Service struct {
+	store    Store
+	creators Creators
+	products Products
+	pub      Publisher
+	tx       Transactor
+	now      func() time.Time
+}
+
+// NewService returns a live-room Service; now is the clock.
+func NewService(store Store, creators Creators, products Products, pub Publisher, tx Transactor, now func() time.Time) *Service {
+	return &Service{store: store, creators: creators, products: products, pub: pub, tx: tx, now: now}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// CreateStream schedules a stream. A creator creates its own; an agency
+// creates one for a creator it manages (CreatorID required).
+func (s *Service) CreateStream(ctx context.Context, p party.Principal, in NewStream) (Stream, error) {
+	now := s.clock()
+	switch p.Role {
+	case party.RoleCreator:
+		if in.CreatorID == "" {
+			in.CreatorID = p.PartyID
+		}
+		if in.CreatorID != p.PartyID {
+			return Stream{}, errs.Invalid("creator_id", "must be your own creator id")
+		}
+	case party.RoleAgency, party.RoleAdmin:
+		if in.CreatorID == "" {
+			return Stream{}, errs.Invalid("creator_id", "is required")
+		}
+	default:
+		return Stream{}, errs.ErrForbidden
+	}
+	if err := in.normalize(now); err != nil {
+		return Stream{}, err
+	}
+	c, err := s.creators.GetCreator(ctx, in.CreatorID)
+	if errors.Is(err, errs.ErrNotFound) || (err == nil && p.Role == party.RoleAgency && c.AgencyID != p.PartyID) {
+		return Stream{}, errs.Invalid("creator_id", "no such creator")
+	}
+	if err != nil {
+		return Stream{}, err
+	}
+	st := Stream{
+		ID: id.New(PrefixStream, now), CreatorID: c.ID, AgencyID: c.AgencyID,
+		Title: in.Title, Currency: in.Currency, Status: StatusScheduled,
+		PlaybackURL: in.PlaybackURL, ScheduledAt: in.ScheduledAt, CreatedAt: now,
+	}
+	return st, s.store.CreateStream(ctx, st)
+}
+
+// GetStream returns a stream with its pins on screen; anyone may read it.
+func (s *Service) GetStream(ctx context.Context, streamID string) (Stream, []Pin, error) {
+	st, err := s.store.GetStream(ctx, streamID)
+	if err != nil {
+		return Stream{}, nil, err
+	}
+	pins, err := s.store.ActivePins(ctx, streamID)
+	if err != nil {
+		return Stream{}, nil, err
+	}
+	if err := s.fillProducts(ctx, pins); err != nil {
+		return Stream{}, nil, err
+	}
+	return st, pins, nil
+}
+
+// canHost reports whether p runs the stream: its creator, the creator's agency.
+func canHost(p party.Principal, st Stream) bool {
+	return p.IsCreator(st.CreatorID) || (st.AgencyID != "" && p.IsAgency(st.AgencyID))
+}
+
+// StartStream puts a scheduled stream on air; its creator or agency may.
+func (s *Service) StartStream(ctx context.Context, p party.Principal, streamID string) (Stream, error) {
+	return s.transition(ctx, p, streamID, false, func(st *Stream, now time.Time) error { return st.Start(now) }, EventStreamStarted)
+}
+
+// EndStream takes a stream off air, removing its pins; its creator or agency
+// may, and an admin may take any stream down.
+func (s *Service) EndStream(ctx context.Context, p party.Principal, streamID string) (Stream, error) {
+	return s.transition(ctx, p, streamID, true, func(st *Stream, now time.Time) error { return st.End(now) }, EventStreamEnded)
+}
+
+func (s *Service) transition(ctx context.Context, p party.Principal, streamID string, adminMay bool, change func(*Stream, time.Time) error, typ string) (Stream, error) {
+	var st Stream
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if st, err = s.store.LockStream(ctx, streamID); err != nil {
+			return err
+		}
+		if !canHost(p, st) && !(adminMay && p.IsAdmin()) {
+			return errs.ErrNotFound
+		}
+		now := s.clock()
+		if err := change(&st, now); err != nil {
+			return err
+		}
+		if err := s.store.SaveStreamState(ctx, st); err != nil {
+			return err
+		}
+		evs := []event.Event{}
+		if st.Status == StatusEnded {
+			pins, err := s.store.ActivePins(ctx, st.ID)
+			if err != nil {
+				return err
+			}
+			for _, pin := range pins {
+				ev, err := s.unpin(ctx, st, pin, now)
+				if err != nil {
+					return err
+				}
+				evs = append(evs, ev)
+			}
+		}
+		ev, err := event.New(event.TopicLive, typ, st.ID, StreamPayloadOf(st), now)
+		if err != nil {
+			return err
+		}
+		return s.pub.Publish(ctx, append(evs, ev)...)
+	})
+	return st, err
+}
+
+// AddToLineup offers a brand's own product in a stream with a commission;
+// adding it again updates the commission.
+func (s *Service) AddToLineup(ctx context.Context, p party.Principal, streamID, productID string, commissionBPS int) (LineupItem, error) {
+	if p.Role != party.RoleBrand {
+		return LineupItem{}, errs.ErrForbidden
+	}
+	if err := validateCommission(commissionBPS); err != nil {
+		return LineupItem{}, err
+	}
+	st, err := s.store.GetStream(ctx, streamID)
+	if err != nil {
+		return LineupItem{}, err
+	}
+	if st.Status == StatusEnded {
+		return LineupItem{}, ErrStreamEnded
+	}
+	prod, err := s.products.GetProduct(ctx, productID)
+	if errors.Is(err, errs.ErrNotFound) || (err == nil && prod.BrandID != p.PartyID) {
+		return LineupItem{}, errs.Invalid("product_id", "no such product in your catalog")
+	}
+	if err != nil {
+		return LineupItem{}, err
+	}
+	if prod.Currency() != st.Currency {
+		return LineupItem{}, errs.Invalid("product_id", "is priced in %s but the stream sells in %s", prod.Currency(), st.Currency)
+	}
+	it := LineupItem{StreamID: st.ID, ProductID: prod.ID, BrandID: prod.BrandID, CommissionBPS: commissionBPS, AddedAt: s.clock()}
+	return it, s.store.PutLineupItem(ctx, it)
+}
+
+// Lineup lists the products offered in a stream.
+func (s *Service) Lineup(ctx context.Context, streamID string) ([]LineupItem, error) {
+	if _, err := s.store.GetStream(ctx, streamID); err != nil {
+		return nil, err
+	}
+	return s.store.ListLineup(ctx, streamID)
+}
+
+// PinProduct shows a line-up product on every viewer's player, optionally as
+// a flash sale. The brand pins its own products, the host any line-up
+// product; only while the stream is live. With MaxActivePins already on
+// screen, the oldest is unpinned in the same transaction.
+func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID string, in NewPin) (Pin, error) {
+	var pin Pin
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.store.LockStream(ctx, streamID)
+		if err != nil {
+			return err
+		}
+		item, err := s.store.GetLineupItem(ctx, st.ID, in.ProductID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return ErrNotInLineup
+		}
+		if err != nil {
+			return err
+		}
+		if !p.IsCreator(st.CreatorID) && !p.IsBrand(item.BrandID) {
+			if p.Role == party.RoleBrand {
+				return ErrNotInLineup // another brand's product: as if absent
+			}
+			return errs.ErrNotFound
+		}
+		if st.Status != StatusLive {
+			return ErrNotLive
+		}
+		now := s.clock()
+		pin = Pin{
+			ID: id.New(PrefixPin, now), StreamID: st.ID, ProductID: item.ProductID, BrandID: item.BrandID,
+			PinnedAt: now, OffsetMS: st.Offset(now).Milliseconds(),
+		}
+		if in.Flash != nil {
+			if err := in.Flash.validate(st.Currency, now); err != nil {
+				return prefixed("flash.", err)
+			}
+			f := *in.Flash
+			pin.Flash = &Flash{Price: f.Price, Quantity: f.Quantity, Remaining: f.Quantity, PerBuyerLimit: f.PerBuyerLimit, EndsAt: f.EndsAt.UTC()}
+		}
+		if pin.Product, err = s.products.GetProduct(ctx, item.ProductID); err != nil {
+			return err
+		}
+		active, err := s.store.ActivePins(ctx, st.ID)
+		if err != nil {
+			return err
+		}
+		var evs []event.Event
+		for len(active) >= MaxActivePins {
+			ev, err := s.unpin(ctx, st, active[0], now)
+			if err != nil {
+				return err
+			}
+			evs, active = append(evs, ev), active[1:]
+		}
+		if err := s.store.InsertPin(ctx, pin); err != nil {
+			return err
+		}
+		ev, err := event.New(event.TopicLive, EventPinAdded, st.ID, PinPayloadOf(pin), now)
+		if err != nil {
+			return err
+		}
+		return s.pub.Publish(ctx, append(evs, ev)...)
+	})
+	return pin, err
+}
+
+// Unpin removes a pin from the screen; whoever may pin it may unpin it.
+func (s *Service) Unpin(ctx context.Context, p party.Principal, streamID, pinID string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.store.LockStream(ctx, streamID)
+		if err != nil {
+			return err
+		}
+		pin, err := s.store.GetPin(ctx, st.ID, pinID)
+		if err != nil {
+			return err
+		}
+		if !p.IsCreator(st.CreatorID) && !p.IsBrand(pin.BrandID) {
+			return errs.ErrNotFound
+		}
+		if !pin.Active() {
+			return errs.ErrNotFound
+		}
+		ev, err := s.unpin(ctx, st, pin, s.clock())
+		if err != nil {
+			return err
+		}
+		return s.pub.Publish(ctx, ev)
+	})
+}
+
+func (s *Service) unpin(ctx context.Context, st Stream, pin Pin, now time.Time) (event.Event, error) {
+	off := st.Offset(now).Milliseconds()
+	if err := s.store.Unpin(ctx, pin.ID, now, off); err != nil {
+		return event.Event{}, err
+	}
+	pin.UnpinnedAt, pin.UnpinOffset = &now, off
+	return event.New(event.TopicLive, EventPinRemoved, st.ID, PinRemovedPayload{PinID: pin.ID, StreamID: st.ID, At: now, OffsetMS: off}, now)
+}
+
+// Timeline returns every pin and unpin of a stream in order, for replays.
+func (s *Service) Timeline(ctx context.Context, streamID string) ([]TimelineEntry, error) {
+	if _, err := s.store.GetStream(ctx, streamID); err != nil {
+		return nil, err
+	}
+	pins, err := s.store.Pins(ctx, streamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fillProducts(ctx, pins); err != nil {
+		return nil, err
+	}
+	return BuildTimeline(pins), nil
+}
+
+// fillProducts loads the product of each pin, once per product.
+func (s *Service) fillProducts(ctx context.Context, pins []Pin) error {
+	cache := map[string]catalog.Product{}
+	for i := range pins {
+		prod, ok := cache[pins[i].ProductID]
+		if !ok {
+			var err error
+			if prod, err = s.products.GetProduct(ctx, pins[i].ProductID); err != nil {
+				return err
+			}
+			cache[prod.ID] = prod
+		}
+		pins[i].Product = prod
+	}
+	return nil
+}
+
+// prefixed puts a field prefix on the fields of a validation error.
+func prefixed(prefix string, err error) error {
+	var v errs.Validator
+	v.Add(prefix, err)
+	return v.Err()
+}
