@@ -1,0 +1,219 @@
+package storage_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/storage"
+)
+
+func TestCreateTokenRules(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	brand := e.brand(t, "Brand")
+	ag := e.agency(t, "Agency")
+	other := e.agency(t, "Other")
+	mine := e.creator(t, ag, "mine")
+	theirs := e.creator(t, other, "theirs")
+	indie := e.creator(t, e.admin, "indie")
+	sh, _, err := e.parties.CreateShopper(ctx, party.Principal{}, party.NewShopper{DisplayName: "Ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creator := party.Principal{Role: party.RoleCreator, PartyID: mine.ID}
+	shopper := party.Principal{Role: party.RoleShopper, PartyID: sh.ID}
+	const missingBrand = "brd_01JH0000000000000000000009"
+
+	for _, tt := range []struct {
+		name    string
+		p       party.Principal
+		role    party.Role
+		partyID string
+		want    any
+	}{
+		{"admin mints admin", e.admin, party.RoleAdmin, "", nil},
+		{"admin token with a party", e.admin, party.RoleAdmin, brand.PartyID, errs.CodeValidation},
+		{"admin mints brand", e.admin, party.RoleBrand, brand.PartyID, nil},
+		{"admin mints agency", e.admin, party.RoleAgency, ag.PartyID, nil},
+		{"admin mints creator", e.admin, party.RoleCreator, theirs.ID, nil},
+		{"admin mints shopper", e.admin, party.RoleShopper, sh.ID, nil},
+		{"unknown role", e.admin, party.Role("root"), "", errs.CodeValidation},
+		{"party of the wrong kind", e.admin, party.RoleBrand, ag.PartyID, errs.CodeValidation},
+		{"brand without party", e.admin, party.RoleBrand, "", errs.CodeValidation},
+		{"missing brand", e.admin, party.RoleBrand, missingBrand, errs.ErrNotFound},
+		{"agency for its creator", ag, party.RoleCreator, mine.ID, nil},
+		{"agency for another agency's creator", ag, party.RoleCreator, theirs.ID, errs.ErrNotFound},
+		{"agency for an independent creator", ag, party.RoleCreator, indie.ID, errs.ErrNotFound},
+		{"agency for itself", ag, party.RoleAgency, ag.PartyID, errs.ErrForbidden},
+		{"agency for a brand", ag, party.RoleBrand, brand.PartyID, errs.ErrForbidden},
+		{"agency mints admin", ag, party.RoleAdmin, "", errs.ErrForbidden},
+		{"brand", brand, party.RoleBrand, brand.PartyID, errs.ErrForbidden},
+		{"creator", creator, party.RoleCreator, mine.ID, errs.ErrForbidden},
+		{"shopper", shopper, party.RoleShopper, sh.ID, errs.ErrForbidden},
+		{"anonymous", party.Principal{}, party.RoleShopper, sh.ID, errs.ErrForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := e.parties.CreateToken(ctx, tt.p, tt.role, tt.partyID)
+			wantErr(t, err, tt.want)
+			if err != nil {
+				return
+			}
+			if !strings.HasPrefix(tok.Token, party.TokenPrefix) || len(tok.Token) != len(party.TokenPrefix)+43 {
+				t.Fatalf("token %q is not dh_ and 32 bytes of base64url", tok.Token)
+			}
+			p, err := e.parties.Authenticate(ctx, tok.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (party.Principal{Role: tt.role, PartyID: tt.partyID}); p != want {
+				t.Fatalf("Authenticate = %+v, want %+v", p, want)
+			}
+		})
+	}
+}
+
+func TestTokensAreStoredOnlyHashed(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	brand := e.brand(t, "Brand")
+	var plains []string
+	tok, err := e.parties.CreateToken(ctx, e.admin, party.RoleBrand, brand.PartyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plains = append(plains, tok.Token)
+	_, tok, err = e.parties.CreateShopper(ctx, party.Principal{}, party.NewShopper{DisplayName: "Ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plains = append(plains, tok.Token)
+	const bootstrap = "operator-chosen-admin-secret"
+	if err := e.parties.EnsureAdminToken(ctx, bootstrap); err != nil {
+		t.Fatal(err)
+	}
+	plains = append(plains, bootstrap)
+
+	// Every column of every row, as text, in a few encodings.
+	var rows []string
+	if err := e.db.Raw(`SELECT t::text || ' ' || encode(t.hash, 'escape') || ' ' || encode(t.hash, 'base64') FROM tokens t`).Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d token rows, want 3", len(rows))
+	}
+	dump := strings.Join(rows, "\n")
+	for _, p := range plains {
+		secret := strings.TrimPrefix(p, party.TokenPrefix)
+		if strings.Contains(dump, secret) || strings.Contains(dump, secret[:16]) {
+			t.Fatalf("tokens table contains the plaintext of %q:\n%s", p, dump)
+		}
+		sum := sha256.Sum256([]byte(p))
+		var n int64
+		if err := e.db.Raw("SELECT count(*) FROM tokens WHERE hash = ?", sum[:]).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("no row holds the SHA-256 of token %d", len(p))
+		}
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	brand := e.brand(t, "Brand")
+	expiring, err := e.parties.CreateTokenUntil(ctx, e.admin, party.RoleBrand, brand.PartyID, e.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forever, err := e.parties.CreateToken(ctx, e.admin, party.RoleBrand, brand.PartyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.parties.CreateTokenUntil(ctx, e.admin, party.RoleBrand, brand.PartyID, e.clock.Now().Add(-time.Second))
+	wantErr(t, err, errs.CodeValidation)
+
+	for _, tok := range []string{expiring.Token, forever.Token} {
+		if p, err := e.parties.Authenticate(ctx, tok); err != nil || p != brand {
+			t.Fatalf("Authenticate = %+v, %v; want %+v", p, err, brand)
+		}
+	}
+	var used time.Time
+	if err := e.db.Raw("SELECT last_used_at FROM tokens WHERE id = ?", forever.ID).Scan(&used).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !used.Equal(e.clock.Now()) {
+		t.Fatalf("last_used_at = %v, want %v", used, e.clock.Now())
+	}
+
+	e.clock.Add(time.Hour) // the expiring token's last valid instant has passed
+	if _, err := e.parties.Authenticate(ctx, expiring.Token); err != party.ErrUnauthenticated {
+		t.Fatalf("expired token: err = %v, want ErrUnauthenticated", err)
+	}
+	if p, err := e.parties.Authenticate(ctx, forever.Token); err != nil || p != brand {
+		t.Fatalf("token without expiry: %+v, %v", p, err)
+	}
+
+	tampered := []byte(forever.Token)
+	tampered[len(tampered)-1] ^= 1
+	for name, tok := range map[string]string{
+		"empty":     "",
+		"unknown":   "dh_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"tampered":  string(tampered),
+		"prefix":    forever.Token[:20],
+		"too long":  forever.Token + strings.Repeat("x", 600),
+		"hash hex":  "3f2a",
+		"with bear": "Bearer " + forever.Token,
+	} {
+		if _, err := e.parties.Authenticate(ctx, tok); err != party.ErrUnauthenticated {
+			t.Errorf("%s: err = %v, want ErrUnauthenticated", name, err)
+		}
+	}
+	wantErr(t, party.ErrUnauthenticated, errs.CodeUnauthenticated)
+}
+
+func TestEnsureAdminToken(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	const secret = "let-me-in-as-the-operator"
+
+	// Several processes starting at once all succeed and store one row.
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() { errc <- e.parties.EnsureAdminToken(ctx, secret) })
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.parties.EnsureAdminToken(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, "tokens"); n != 1 {
+		t.Fatalf("%d tokens, want 1", n)
+	}
+	p, err := e.parties.Authenticate(ctx, secret)
+	if err != nil || p != e.admin {
+		t.Fatalf("Authenticate = %+v, %v; want admin", p, err)
+	}
+	wantErr(t, e.parties.EnsureAdminToken(ctx, "short"), errs.CodeValidation)
+
+	// A token already stored with another role is never promoted to admin.
+	brand := e.brand(t, "Brand")
+	h := party.HashToken("a-brand-token-chosen-by-hand")
+	err = storage.NewTokenStore(e.db).CreateToken(ctx, party.Token{ID: "tok_01JH0000000000000000000001", Hash: h, Role: party.RoleBrand, PartyID: brand.PartyID, CreatedAt: e.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, e.parties.EnsureAdminToken(ctx, "a-brand-token-chosen-by-hand"), errs.CodeConflict)
+}
