@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/daihuo/daihuo/domain/catalog"
+	demodata "github.com/daihuo/daihuo/domain/demo"
+	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/storage"
+)
+
+// services are the domain services a command needs, on one database.
+type services struct {
+	tx      *storage.Transactor
+	parties *party.Service
+	catalog *catalog.Service
+}
+
+func newServices(db *database) services {
+	now := func() time.Time { return time.Now().UTC() }
+	tx := storage.NewTransactor(db.db)
+	return services{
+		tx:      tx,
+		parties: party.NewService(storage.NewPartyStore(db.db), storage.NewTokenStore(db.db), tx, now),
+		catalog: catalog.NewService(storage.NewCatalogStore(db.db), now),
+	}
+}
+
+// operator is the principal of someone running commands on the server.
+func operator() party.Principal { return party.Principal{Role: party.RoleAdmin} }
+
+// tokenCommand mints a token: `daihuo token create --role R [--party ID]`.
+func tokenCommand(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: daihuo token create --role admin|brand|agency|creator|shopper [--party ID]")
+	}
+	var role, partyID string
+	fs.StringVar(&role, "role", "", "role of the token: admin, brand, agency, creator or shopper")
+	fs.StringVar(&partyID, "party", "", "id of the party the token acts for (not for admin)")
+	c, err := loadConfig(fs, args[1:], getenv)
+	if err != nil {
+		return err
+	}
+	if !party.Role(role).Valid() {
+		return fmt.Errorf("--role must be one of admin, brand, agency, creator, shopper; got %q", role)
+	}
+	db, err := openDatabase(ctx, c, newLogger(c.LogLevel), true)
+	if err != nil {
+		return err
+	}
+	defer db.close(context.WithoutCancel(ctx))
+	tok, err := newServices(db).parties.CreateToken(ctx, operator(), party.Role(role), partyID)
+	if err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	fmt.Fprintln(stdout, tok.Token)
+	return nil
+}
+
+// demo seeds the demo data and prints the tokens to try every role.
+func demo(ctx context.Context, c config, stdout io.Writer) error {
+	db, err := openDatabase(ctx, c, newLogger(c.LogLevel), true)
+	if err != nil {
+		return err
+	}
+	defer db.close(context.WithoutCancel(ctx))
+	return seedDemo(ctx, db, stdout)
+}
+
+func seedDemo(ctx context.Context, db *database, stdout io.Writer) error {
+	s := newServices(db)
+	res, err := demodata.Seed(ctx, s.tx, s.parties, s.catalog)
+	if err != nil {
+		return fmt.Errorf("seed demo data: %w", err)
+	}
+	return res.Print(stdout)
+}

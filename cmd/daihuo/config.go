@@ -1,0 +1,163 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// secret is a configuration value that must never be printed.
+type secret string
+
+func (s secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "****"
+}
+
+// LogValue keeps the value out of structured logs.
+func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// config is everything the process can be told, from flags and environment.
+// Flags win over environment, which wins over the defaults.
+type config struct {
+	Addr                string
+	DataDir             string
+	DatabaseURL         secret
+	KafkaBrokers        []string
+	StripeSecretKey     secret
+	StripeWebhookSecret secret
+	AdminToken          secret
+	Roles               roleSet
+	LogLevel            slog.Level
+	ShutdownTimeout     time.Duration
+	Demo                bool
+}
+
+// roleSet is the set of roles a serve process plays.
+type roleSet map[string]bool
+
+// allRoles lists the roles of `daihuo serve`, all on by default.
+func allRoles() []string { return []string{"api", "relay", "live", "settle"} }
+
+func parseRoles(s string) (roleSet, error) {
+	set := roleSet{}
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		known := false
+		for _, k := range allRoles() {
+			known = known || k == r
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown role %q (want some of %s)", r, strings.Join(allRoles(), ","))
+		}
+		set[r] = true
+	}
+	if len(set) == 0 {
+		return nil, errors.New("no roles given")
+	}
+	return set, nil
+}
+
+func (r roleSet) String() string {
+	var out []string
+	for _, k := range allRoles() {
+		if r[k] {
+			out = append(out, k)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// env returns the environment variable's value or def.
+func env(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// loadConfig reads the environment, then the flags of fs from args.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (config, error) {
+	var (
+		c        config
+		roles    string
+		logLevel string
+		brokers  string
+	)
+	fs.StringVar(&c.Addr, "addr", env(getenv, "DAIHUO_ADDR", "127.0.0.1:8080"), "HTTP listen address (DAIHUO_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", env(getenv, "DAIHUO_DATA_DIR", ".data"), "folder of the private Postgres and embedded broker (DAIHUO_DATA_DIR)")
+	fs.StringVar(&roles, "roles", env(getenv, "DAIHUO_ROLES", strings.Join(allRoles(), ",")), "roles this process plays: api,relay,live,settle (DAIHUO_ROLES)")
+	fs.StringVar(&logLevel, "log-level", env(getenv, "DAIHUO_LOG_LEVEL", "info"), "debug, info, warn or error (DAIHUO_LOG_LEVEL)")
+	fs.StringVar(&brokers, "kafka-brokers", getenv("KAFKA_BROKERS"), "comma-separated Kafka brokers; empty starts an embedded broker (KAFKA_BROKERS)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may drain in-flight work")
+	fs.BoolVar(&c.Demo, "demo", false, "seed demo data at start and print the tokens to try it")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.DatabaseURL = secret(getenv("DATABASE_URL"))
+	c.StripeSecretKey = secret(getenv("STRIPE_SECRET_KEY"))
+	c.StripeWebhookSecret = secret(getenv("STRIPE_WEBHOOK_SECRET"))
+	c.AdminToken = secret(getenv("DAIHUO_ADMIN_TOKEN"))
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.KafkaBrokers = append(c.KafkaBrokers, b)
+		}
+	}
+	var err error
+	if c.Roles, err = parseRoles(roles); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return c, fmt.Errorf("log level: %w", err)
+	}
+	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
+		return c, fmt.Errorf("data dir: %w", err)
+	}
+	return c, nil
+}
+
+// LogValue lists the configuration with its secrets masked.
+func (c config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("data_dir", c.DataDir),
+		slog.Any("database_url", maskURL(string(c.DatabaseURL))),
+		slog.Any("kafka_brokers", c.KafkaBrokers),
+		slog.Any("stripe_secret_key", c.StripeSecretKey),
+		slog.Any("stripe_webhook_secret", c.StripeWebhookSecret),
+		slog.Any("admin_token", c.AdminToken),
+		slog.String("roles", c.Roles.String()),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
+
+// maskURL hides the password of a connection URL, keeping where it points.
+func maskURL(s string) string {
+	if s == "" {
+		return "(private postgres under data dir)"
+	}
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return "****"
+	}
+	creds := s[scheme+3 : at]
+	if user, _, ok := strings.Cut(creds, ":"); ok {
+		creds = user + ":****"
+	}
+	return s[:scheme+3] + creds + s[at:]
+}
+
+func newLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"gorm.io/gorm"
+
+	"github.com/daihuo/daihuo/storage"
+	"github.com/daihuo/daihuo/storage/pgcluster"
+)
+
+// database is the opened, migrated database and how to release it.
+type database struct {
+	db       *gorm.DB
+	dsn      string
+	migrator *storage.Migrator
+	close    func(context.Context)
+}
+
+// openDatabase connects to DATABASE_URL or, when it is unset, starts the
+// private cluster under the data dir; with migrate it applies pending migrations.
+func openDatabase(ctx context.Context, c config, log *slog.Logger, migrate bool) (*database, error) {
+	dsn := string(c.DatabaseURL)
+	stop := func(context.Context) {}
+	if dsn == "" {
+		dir := filepath.Join(c.DataDir, "postgres")
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
+		if err != nil {
+			return nil, fmt.Errorf("private postgres: %w", err)
+		}
+		stop = func(ctx context.Context) {
+			if err := cluster.Stop(ctx); err != nil {
+				log.Error("stop private postgres", "err", err)
+			}
+		}
+		if err := cluster.CreateDatabase(ctx, "daihuo", ""); err != nil {
+			stop(ctx)
+			return nil, err
+		}
+		dsn = cluster.DSN("daihuo")
+		log.Info("private postgres started", "dir", dir, "port", cluster.Port())
+	}
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		stop(ctx)
+		return nil, err
+	}
+	m, err := storage.NewMigrator(storage.SQL(db))
+	if err == nil && migrate {
+		var n int
+		if n, err = m.Up(ctx); err == nil && n > 0 {
+			log.Info("migrations applied", "count", n)
+		}
+	}
+	if err != nil {
+		storage.Close(db)
+		stop(ctx)
+		return nil, err
+	}
+	return &database{db: db, dsn: dsn, migrator: m, close: func(ctx context.Context) {
+		storage.Close(db)
+		stop(ctx)
+	}}, nil
+}

@@ -1,0 +1,102 @@
+// Command daihuo is the live-commerce service: `daihuo serve` runs it, and the
+// other subcommands migrate the database, mint tokens and seed demo data.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: daihuo <command> [flags]
+
+commands:
+  serve [--roles api,relay,live,settle] [--addr host:port] [--demo]
+                         run the service (all roles by default)
+  migrate up|status      apply pending migrations, or list them
+  token create --role R [--party ID]
+                         mint an API token and print it once
+  demo                   seed demo data and print tokens to try each role
+
+Configuration comes from flags and the environment: DATABASE_URL, KAFKA_BROKERS,
+STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, DAIHUO_ADMIN_TOKEN, DAIHUO_ADDR,
+DAIHUO_DATA_DIR, DAIHUO_ROLES, DAIHUO_LOG_LEVEL. Run "daihuo <command> -h" for flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "daihuo:", err)
+		}
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run executes one subcommand; ctx is cancelled on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("daihuo "+cmd, flag.ContinueOnError)
+	switch cmd {
+	case "serve":
+		c, err := loadConfig(fs, rest, getenv)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, c, stdout)
+	case "migrate":
+		if len(rest) == 0 {
+			return errors.New("usage: daihuo migrate up|status [flags]")
+		}
+		c, err := loadConfig(fs, rest[1:], getenv)
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, c, rest[0], stdout)
+	case "token":
+		return tokenCommand(ctx, fs, rest, getenv, stdout)
+	case "demo":
+		c, err := loadConfig(fs, rest, getenv)
+		if err != nil {
+			return err
+		}
+		return demo(ctx, c, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stdout, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func migrate(ctx context.Context, c config, sub string, stdout io.Writer) error {
+	if sub != "up" && sub != "status" {
+		return errors.New("usage: daihuo migrate up|status [flags]")
+	}
+	log := newLogger(c.LogLevel)
+	db, err := openDatabase(ctx, c, log, false)
+	if err != nil {
+		return err
+	}
+	defer db.close(context.WithoutCancel(ctx))
+	if sub == "status" {
+		return db.migrator.Status(ctx, stdout)
+	}
+	n, err := db.migrator.Up(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migrations\n", n)
+	return nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dataDir returns a folder the postgres user can reach, removed at the end.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "daihuo-serve-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startServe runs `daihuo serve` in the background and returns its URL and
+// a function that stops it with the equivalent of SIGTERM and returns run's error.
+func startServe(t *testing.T, dir string, extra ...string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	args := append([]string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	go func() {
+		err := run(ctx, args, func(string) string { return "" }, pw)
+		pw.Close()
+		done <- err
+	}()
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "daihuo serving on "); ok {
+				urls <- u
+			}
+		}
+		close(urls)
+	}()
+	select {
+	case u, ok := <-urls:
+		if !ok {
+			cancel()
+			t.Fatalf("serve exited before serving: %v", <-done)
+		}
+		return u, func() error {
+			cancel()
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(60 * time.Second):
+				return errors.New("serve did not stop within 60s")
+			}
+		}
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("serve printed no URL within 2 minutes")
+		return "", nil
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The default run starts its own Postgres and broker, serves, stops cleanly,
+// and a second run finds the data of the first.
+func TestServeOnEmbeddedDefaultsAndRestart(t *testing.T) {
+	dir := dataDir(t)
+	url, stop := startServe(t, dir, "--demo")
+	if code, body := get(t, url+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"postgres":"ok"`) || !strings.Contains(body, `"kafka":"ok"`) {
+		t.Fatalf("readyz = %d %s", code, body)
+	}
+	if code, body := get(t, url+"/metrics"); code != http.StatusOK || !strings.Contains(body, "http_request_duration_seconds") {
+		t.Fatalf("metrics = %d, lacks the request histogram", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+
+	url, stop = startServe(t, dir)
+	defer stop()
+	if code, body := get(t, url+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz after restart = %d %s", code, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("second serve returned %v", err)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"migrate", "status", "--data-dir", dir, "--log-level", "error"}, func(string) string { return "" }, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "pending") || !strings.Contains(out.String(), "applied") {
+		t.Fatalf("migrate status after restart:\n%s", out.String())
+	}
+}
+
+func TestConfigMasksSecretsAndRejectsBadRoles(t *testing.T) {
+	env := map[string]string{
+		"DATABASE_URL":          "postgres://daihuo:hunter2@db:5432/daihuo",
+		"STRIPE_SECRET_KEY":     "sk_test_123",
+		"STRIPE_WEBHOOK_SECRET": "whsec_abc",
+		"DAIHUO_ADMIN_TOKEN":    "admin-token-value",
+		"KAFKA_BROKERS":         "k1:9092, k2:9092",
+	}
+	getenv := func(k string) string { return env[k] }
+	c, err := loadConfig(newFlagSet(), []string{"--roles", "api,relay"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.KafkaBrokers) != 2 || c.KafkaBrokers[1] != "k2:9092" || c.Roles.String() != "api,relay" {
+		t.Fatalf("config = %+v", c)
+	}
+	var logged strings.Builder
+	newTestLogger(&logged).Info("config", "config", c)
+	for _, s := range []string{"hunter2", "sk_test_123", "whsec_abc", "admin-token-value"} {
+		if strings.Contains(logged.String(), s) {
+			t.Fatalf("secret %q printed: %s", s, logged.String())
+		}
+	}
+	if !strings.Contains(logged.String(), "postgres://daihuo:****@db:5432/daihuo") {
+		t.Fatalf("database url not shown masked: %s", logged.String())
+	}
+	for _, roles := range []string{"api,web", "", " , "} {
+		if _, err := loadConfig(newFlagSet(), []string{"--roles", roles}, getenv); err == nil {
+			t.Errorf("roles %q accepted", roles)
+		}
+	}
+}

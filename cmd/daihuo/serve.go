@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/daihuo/daihuo/api"
+	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/storage"
+	"github.com/daihuo/daihuo/streaming"
+)
+
+// broker is the Kafka cluster the process talks to and how to release it.
+type broker struct {
+	addrs []string
+	close func()
+}
+
+// openBroker uses KAFKA_BROKERS or, when unset, starts the embedded broker
+// under the data dir; then it makes sure the topics exist.
+func openBroker(ctx context.Context, c config, log *slog.Logger) (*broker, error) {
+	b := &broker{addrs: c.KafkaBrokers, close: func() {}}
+	if len(b.addrs) == 0 {
+		dir := filepath.Join(c.DataDir, "kafka")
+		emb, err := streaming.StartEmbeddedBroker(dir)
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		b.addrs, b.close = emb.Addrs(), emb.Close
+		log.Info("embedded kafka broker started", "dir", dir, "addrs", b.addrs)
+	}
+	if err := streaming.EnsureTopics(ctx, b.addrs, event.Topics(), 6); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// serve runs the roles of c until ctx is cancelled, then shuts down in order:
+// stop accepting requests and drain them, stop the workers, flush the Kafka
+// writer, close the broker and the database.
+func serve(ctx context.Context, c config, stdout io.Writer) error {
+	log := newLogger(c.LogLevel)
+	log.Info("starting daihuo", "config", c)
+
+	db, err := openDatabase(ctx, c, log, true)
+	if err != nil {
+		return err
+	}
+	defer db.close(context.WithoutCancel(ctx))
+	kafka, err := openBroker(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer kafka.close()
+
+	reg := api.NewRegistry()
+	metrics := streaming.NewMetrics(reg)
+	producer := streaming.NewProducer(kafka.addrs, log)
+	defer func() {
+		if err := producer.Close(); err != nil {
+			log.Error("flush kafka writer", "err", err)
+		}
+	}()
+	outbox := storage.NewOutbox(db.db, db.dsn)
+
+	svc := newServices(db)
+	if c.AdminToken != "" {
+		if err := svc.parties.EnsureAdminToken(ctx, string(c.AdminToken)); err != nil {
+			return fmt.Errorf("bootstrap DAIHUO_ADMIN_TOKEN: %w", err)
+		}
+	}
+	if c.Demo {
+		if err := seedDemo(ctx, db, stdout); err != nil {
+			return err
+		}
+	}
+
+	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	var wg sync.WaitGroup
+	startWorker := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(workers); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("worker stopped", "worker", name, "err", err)
+			}
+		}()
+	}
+	if c.Roles["relay"] {
+		relay := streaming.NewRelay(outbox, producer, log, metrics)
+		startWorker("relay", relay.Run)
+	}
+
+	var srv *http.Server
+	if c.Roles["api"] {
+		handler := api.New(api.Deps{
+			Logger:   log,
+			Registry: reg,
+			Ready: []api.Checker{
+				checker{"postgres", func(ctx context.Context) error { return storage.SQL(db.db).PingContext(ctx) }},
+				checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
+			},
+			Auth:  svc.parties,
+			Clock: func() time.Time { return time.Now().UTC() },
+		})
+		ln, err := net.Listen("tcp", c.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", c.Addr, err)
+		}
+		srv = &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second, // event streams lift it per connection
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", "err", err)
+			}
+		}()
+		fmt.Fprintf(stdout, "daihuo serving on http://%s\n", ln.Addr())
+	}
+	log.Info("daihuo ready", "roles", c.Roles.String())
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+	defer cancel()
+	if srv != nil {
+		if err := srv.Shutdown(shutdown); err != nil {
+			log.Error("drain http requests", "err", err)
+		}
+	}
+	stopWorkers()
+	wg.Wait()
+	log.Info("stopped")
+	return nil
+}
+
+// checker adapts a function to the api's readiness check.
+type checker struct {
+	name  string
+	check func(context.Context) error
+}
+
+func (c checker) Name() string                    { return c.name }
+func (c checker) Check(ctx context.Context) error { return c.check(ctx) }
