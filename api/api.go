@@ -1,0 +1,144 @@
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/daihuo/daihuo/domain/party"
+)
+
+// Checker is one dependency /readyz probes, such as the database or the broker.
+type Checker interface {
+	// Name is the short label /readyz reports the result under.
+	Name() string
+	// Check returns nil when the dependency answers within ctx's deadline.
+	Check(ctx context.Context) error
+}
+
+// Authenticator resolves a bearer token to the principal it acts as. It
+// returns an error with code errs.CodeUnauthenticated (or errs.CodeNotFound)
+// for a token that is unknown, revoked or expired; any other error is a
+// server fault and answers 500.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (party.Principal, error)
+}
+
+// Deps is everything the HTTP api needs from the rest of the program; main
+// fills it by hand. Later features add their services here.
+type Deps struct {
+	// Logger receives access logs, panics and unexpected errors; nil discards them.
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is what /metrics serves; nil gets a
+	// fresh registry. NewRegistry adds the Go and process collectors.
+	Registry *prometheus.Registry
+	// Ready lists what /readyz checks.
+	Ready []Checker
+	// Auth resolves bearer tokens; nil rejects every token with 401.
+	Auth Authenticator
+	// Clock is the wall clock (request ids); nil means time.Now.
+	Clock func() time.Time
+	// ReadyTimeout bounds each readiness check; zero means 2 s.
+	ReadyTimeout time.Duration
+}
+
+// server holds the dependencies every handler and middleware shares.
+type server struct {
+	log          *slog.Logger
+	registry     *prometheus.Registry
+	metrics      *httpMetrics
+	metricsHTTP  http.Handler
+	ready        []Checker
+	auth         Authenticator
+	now          func() time.Time
+	readyTimeout time.Duration
+}
+
+// New returns the HTTP handler of daihuo: the route table of routes.go behind
+// request ids, access logs, metrics, panic recovery and the body limit.
+func New(d Deps) http.Handler {
+	s := newServer(d)
+	return s.engine(s.routes())
+}
+
+// NewRegistry returns a Prometheus registry with the Go runtime and process
+// collectors, ready to pass as Deps.Registry.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return r
+}
+
+func newServer(d Deps) *server {
+	s := &server{
+		log:          d.Logger,
+		registry:     d.Registry,
+		ready:        d.Ready,
+		auth:         d.Auth,
+		now:          d.Clock,
+		readyTimeout: d.ReadyTimeout,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.log = slog.New(LogHandler(s.log.Handler()))
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	s.metrics = newHTTPMetrics(s.registry)
+	s.metricsHTTP = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = 2 * time.Second
+	}
+	return s
+}
+
+// engine builds the gin engine for the given route table.
+func (s *server) engine(routes []route) *gin.Engine {
+	// gin keeps its mode in a package variable; release mode only silences its
+	// start-up and route debug printing, so setting it every time is harmless.
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.ContextWithFallback = true
+	_ = e.SetTrustedProxies(nil) // nil never fails: ClientIP is the peer address.
+
+	// Order matters: the request id first so every later log line has it; the
+	// access log and metrics outside recovery so a panic is still counted as
+	// the 500 it became; the body limit last, right before routing.
+	e.Use(s.requestID, s.observe, s.recoverPanic, s.limitBody)
+	e.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
+	e.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
+	for _, r := range routes {
+		e.Handle(r.method, r.path, s.authorize(r.access), s.wrap(r.handle))
+	}
+	return e
+}
+
+// handlerFunc is the shape of every handler: it writes its reply itself and
+// returns an error instead of writing one, so errors meet writeError only.
+type handlerFunc func(c *gin.Context) error
+
+// wrap turns a handlerFunc into a gin handler that answers its error.
+func (s *server) wrap(h handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			s.writeError(c, err)
+		}
+	}
+}

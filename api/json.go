@@ -1,0 +1,349 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/daihuo/daihuo/domain/errs"
+)
+
+// bodyField names the request body as a whole in field errors.
+const bodyField = "body"
+
+// bindJSON decodes the request body into dst, strictly: Content-Type must be
+// application/json (else 415), the body one UTF-8 JSON value of at most
+// 1 MiB (else 413) with no unknown fields; a wrong type is reported as a
+// validation error on its field path, such as variants[0].stock. Every
+// failure is a client error answered through writeError, never a 500,
+// except a dst that is not a non-nil pointer (a programming error).
+func bindJSON(c *gin.Context, dst any) error {
+	if err := requireJSON(c.Request.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	if c.Request.Body == nil {
+		return errs.Invalid(bodyField, "must not be empty")
+	}
+	data, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errs.Invalid(bodyField, "could not be read")
+	}
+	return decodeStrict(data, dst)
+}
+
+// requireJSON accepts application/json with no charset or charset=utf-8.
+func requireJSON(contentType string) error {
+	unsupported := errs.New(codeUnsupportedMediaType, "the request body must be application/json")
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return unsupported
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return unsupported
+	}
+	return nil
+}
+
+// decodeStrict decodes exactly one JSON value of data into dst.
+func decodeStrict(data []byte, dst any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errs.Invalid(bodyField, "must not be empty")
+	}
+	if !utf8.Valid(data) {
+		return errs.Invalid(bodyField, "must be valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(data, dst, err)
+	}
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
+		return errs.Invalid(bodyField, "must be a single JSON value")
+	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return errs.Invalid(bodyField, "must not be null")
+	}
+	return nil
+}
+
+// decodeError turns an encoding/json error into a field-level validation
+// error on the path of the offending value.
+func decodeError(data []byte, dst any, err error) error {
+	var (
+		syntax  *json.SyntaxError
+		typ     *json.UnmarshalTypeError
+		invalid *json.InvalidUnmarshalError
+		ve      *errs.ValidationError
+		e       *errs.Error
+	)
+	switch {
+	case errors.As(err, &invalid):
+		return fmt.Errorf("decode request: %w", err)
+	case errors.As(err, &syntax):
+		return errs.Invalid(bodyField, "is not valid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errs.Invalid(bodyField, "is not valid JSON: it ends too early")
+	case errors.As(err, &typ):
+		path := bodyField
+		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+			if !v.key && v.end == typ.Offset {
+				path = v.path
+				return true
+			}
+			return false
+		})
+		return errs.Invalid(path, "%s", typeMessage(typ))
+	case errors.As(err, &ve), errors.As(err, &e):
+		return err // a field type's own UnmarshalJSON speaks the domain's language.
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, _ = strconv.Unquote(name)
+		path := name
+		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+			if v.key && v.unknown && v.name == name {
+				path = v.path
+				return true
+			}
+			return false
+		})
+		return errs.Invalid(path, "is not a known field")
+	}
+	// What is left comes from a field type's UnmarshalJSON: bad client input.
+	return errs.Invalid(bodyField, "has an invalid value: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// typeMessage says what a value should have been.
+func typeMessage(e *json.UnmarshalTypeError) string {
+	// Value is "number 1.5" for a number literal that does not fit, else the
+	// JSON kind given ("string", "number" for a number where none belongs).
+	literal, number := strings.CutPrefix(e.Value, "number ")
+	switch e.Type.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if number && !strings.ContainsAny(literal, ".eE") {
+			return "is out of range"
+		}
+		return "must be an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if number && !strings.ContainsAny(literal, ".eE-") {
+			return "is out of range"
+		}
+		return "must be a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		if number {
+			return "is out of range"
+		}
+		return "must be a number"
+	case reflect.String:
+		return "must be a string"
+	case reflect.Bool:
+		return "must be true or false"
+	case reflect.Slice, reflect.Array:
+		return "must be an array"
+	case reflect.Struct, reflect.Map:
+		return "must be an object"
+	}
+	return "has the wrong type"
+}
+
+// visit is one step of walkJSON: an object key or the start of a value.
+type visit struct {
+	path    string // JSON path in field-error form: variants[0].stock
+	key     bool   // an object key rather than a value
+	name    string // the key, when key
+	unknown bool   // the key names no field of the struct it belongs to
+	end     int64  // offset just past the key, the scalar or the opening delimiter
+}
+
+// walkJSON visits the keys and values of a valid-so-far JSON document in
+// order, with the Go type each decodes into (nil when not known), until fn
+// returns true or the document ends or breaks.
+func walkJSON(data []byte, t reflect.Type, fn func(visit) bool) {
+	type frame struct {
+		array    bool
+		index    int
+		key      string
+		wantKey  bool
+		path     string
+		t        reflect.Type // the container's type
+		valueTyp reflect.Type // the type of the value being read
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []*frame
+	rootType := deref(t)
+	valuePath := func() string {
+		if len(stack) == 0 {
+			return bodyField
+		}
+		f := stack[len(stack)-1]
+		if f.array {
+			return f.path + "[" + strconv.Itoa(f.index) + "]"
+		}
+		if f.path == "" {
+			return f.key
+		}
+		return f.path + "." + f.key
+	}
+	valueType := func() reflect.Type {
+		if len(stack) == 0 {
+			return rootType
+		}
+		return stack[len(stack)-1].valueTyp
+	}
+	done := func() { // a value in the top frame is complete
+		if len(stack) == 0 {
+			return
+		}
+		f := stack[len(stack)-1]
+		if f.array {
+			f.index++
+		} else {
+			f.wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		end := dec.InputOffset()
+		if len(stack) > 0 {
+			if f := stack[len(stack)-1]; !f.array && f.wantKey {
+				if d, ok := tok.(json.Delim); ok && d == '}' {
+					stack = stack[:len(stack)-1]
+					done()
+					continue
+				}
+				name, _ := tok.(string)
+				f.key, f.wantKey = name, false
+				ft, known := fieldType(f.t, name)
+				f.valueTyp = ft
+				if fn(visit{path: valuePath(), key: true, name: name, unknown: !known, end: end}) {
+					return
+				}
+				continue
+			}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
+			stack = stack[:len(stack)-1]
+			done()
+			continue
+		}
+		path, vt := valuePath(), valueType()
+		if fn(visit{path: path, end: end}) {
+			return
+		}
+		d, ok := tok.(json.Delim)
+		if !ok {
+			done()
+			continue
+		}
+		f := &frame{array: d == '[', wantKey: d == '{', t: vt}
+		if len(stack) > 0 {
+			f.path = path
+		}
+		if f.array && vt != nil && (vt.Kind() == reflect.Slice || vt.Kind() == reflect.Array) {
+			f.valueTyp = deref(vt.Elem())
+		}
+		stack = append(stack, f)
+	}
+}
+
+// deref strips pointers and hides types that decode themselves (their
+// fields are theirs to judge), returning nil for those.
+func deref(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil
+	}
+	return t
+}
+
+// fieldType returns the type a key decodes into inside a value of type t.
+// known is false only when t is a struct with no field for the key, the
+// way encoding/json matches them (tag name, else field name; exact, then
+// case-insensitive; through embedded structs).
+func fieldType(t reflect.Type, key string) (ft reflect.Type, known bool) {
+	if t == nil {
+		return nil, true
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return deref(t.Elem()), true
+	case reflect.Struct:
+		if f, ok := jsonField(t, key, false); ok {
+			return deref(f.Type), true
+		}
+		if f, ok := jsonField(t, key, true); ok {
+			return deref(f.Type), true
+		}
+		return nil, false
+	}
+	return nil, true
+}
+
+// jsonField finds the field of struct t that key names.
+func jsonField(t reflect.Type, key string, fold bool) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if ef, ok := jsonField(et, key, fold); ok {
+					return ef, true
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key || (fold && strings.EqualFold(name, key)) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// reply writes v as a JSON body with the given status.
+func reply(c *gin.Context, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	c.Data(status, "application/json", body)
+	return nil
+}
+
+// noContent answers 204 with no body.
+func noContent(c *gin.Context) error {
+	c.Status(http.StatusNoContent)
+	c.Writer.WriteHeaderNow()
+	return nil
+}

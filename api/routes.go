@@ -1,0 +1,68 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/daihuo/daihuo/domain/party"
+)
+
+// routes is the route table: every endpoint, who may call it and its handler.
+// It is the single place access is decided; handlers never check roles.
+// Keep it in the order of openapi.yaml.
+func (s *server) routes() []route {
+	return []route{
+		// Operations.
+		{http.MethodGet, "/healthz", public(), s.healthz},
+		{http.MethodGet, "/readyz", public(), s.readyz},
+		{http.MethodGet, "/metrics", public(), s.metricsHandler},
+		{http.MethodGet, "/openapi.yaml", public(), s.openAPI},
+	}
+}
+
+// route is one row of the route table.
+type route struct {
+	method string
+	path   string // gin syntax: /v1/products/:id
+	access access
+	handle handlerFunc
+}
+
+// access says who may call a route: anyone, or principals of listed roles.
+type access struct {
+	public bool
+	roles  []party.Role
+}
+
+// public lets anyone call a route, with or without a token. A token that is
+// sent is still checked (a bad one answers 401) and its principal is available.
+func public() access { return access{public: true} }
+
+// allow lets principals of the given roles call a route; others get 403 and
+// callers without a token 401.
+func allow(roles ...party.Role) access { return access{roles: roles} }
+
+// permits reports whether a principal of role r may call the route.
+func (a access) permits(r party.Role) bool { return a.public || slices.Contains(a.roles, r) }
+
+// Route describes one endpoint of the route table for tests and tools.
+type Route struct {
+	// Method is the HTTP method.
+	Method string
+	// Path is the gin path, with :name parameters.
+	Path string
+	// Public is true when anyone may call the route.
+	Public bool
+	// Roles lists the roles that may call a route that is not public.
+	Roles []party.Role
+}
+
+// Routes lists the route table of every handler New serves, in table order.
+func Routes() []Route {
+	rs := (&server{}).routes() // handlers are only named here, never called.
+	out := make([]Route, len(rs))
+	for i, r := range rs {
+		out[i] = Route{Method: r.method, Path: r.path, Public: r.access.public, Roles: slices.Clone(r.access.roles)}
+	}
+	return out
+}
