@@ -61,12 +61,19 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("postgres dir: %w", err)
 	}
 	c := &Cluster{dir: dir, bin: o.BinDir, data: filepath.Join(dir, "data")}
+	// Parents stay traversable so the server's user can reach its folder.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("create postgres dir: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create postgres dir: %w", err)
 	}
 	if os.Geteuid() == 0 {
 		cred, err := postgresUser()
 		if err != nil {
+			return nil, err
+		}
+		if err := reachable(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 		c.cred = cred
@@ -278,6 +285,23 @@ func chownTree(root string, uid, gid int) error {
 		}
 		return nil
 	})
+}
+
+// reachable checks that every folder from / to dir lets other users through,
+// since the server runs as the postgres user rather than root.
+func reachable(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("postgres dir: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("the postgres user cannot reach %s: %s has mode %s; choose another data dir (DAIHUO_DATA_DIR) or run chmod o+x %s", dir, d, fi.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }
 
 func freePort() (int, error) {
