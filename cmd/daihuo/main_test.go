@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -55,14 +56,18 @@ func startServe(t *testing.T, dir string, extra ...string) (string, func() error
 			cancel()
 			t.Fatalf("serve exited before serving: %v", <-done)
 		}
+		var once sync.Once
+		var stopErr error
 		return u, func() error {
-			cancel()
-			select {
-			case err := <-done:
-				return err
-			case <-time.After(60 * time.Second):
-				return errors.New("serve did not stop within 60s")
-			}
+			once.Do(func() {
+				cancel()
+				select {
+				case stopErr = <-done:
+				case <-time.After(60 * time.Second):
+					stopErr = errors.New("serve did not stop within 60s")
+				}
+			})
+			return stopErr
 		}
 	case <-time.After(2 * time.Minute):
 		cancel()
