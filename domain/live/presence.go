@@ -1,0 +1,141 @@
+package live
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// PresenceStore keeps how many viewers each node has per stream, and who
+// has ever watched.
+type PresenceStore interface {
+	// Beat records this node's viewer counts at at; a zero count says the
+	// node has no viewers of that stream any more.
+	Beat(ctx context.Context, node string, counts map[string]int, at time.Time) error
+	// Totals sums, per stream, the counts of nodes heard from since since.
+	Totals(ctx context.Context, streamIDs []string, since time.Time) (map[string]int, error)
+	// RaisePeaks lifts each stream's peak viewers to its total when higher.
+	RaisePeaks(ctx context.Context, totals map[string]int) error
+	// AddViewers records viewers by a stable key, once per stream.
+	AddViewers(ctx context.Context, seen []Seen) error
+	// Audience returns a stream's peak and unique viewers.
+	Audience(ctx context.Context, streamID string) (peak, unique int64, err error)
+}
+
+// Seen is a viewer who opened a stream, by a key stable across visits (the
+// shopper id, or a hash for anonymous viewers).
+type Seen struct {
+	StreamID string
+	Key      string
+	At       time.Time
+}
+
+// Presence counts a stream's viewers across every node: each node beats its
+// own counts into the store every interval and broadcasts the sum to its
+// viewers when it changes.
+type Presence struct {
+	store     PresenceStore
+	node      string
+	local     func() map[string]int
+	broadcast func(streamID string, viewers int)
+	now       func() time.Time
+	interval  time.Duration
+
+	mu   sync.Mutex
+	last map[string]int // totals broadcast last, per stream with local viewers
+	seen []Seen
+}
+
+// NewPresence returns the presence loop of one node. local reports the
+// node's viewers per stream; broadcast shows a new total to them.
+func NewPresence(store PresenceStore, node string, local func() map[string]int, broadcast func(string, int), now func() time.Time, interval time.Duration) *Presence {
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	return &Presence{store: store, node: node, local: local, broadcast: broadcast, now: now, interval: interval, last: map[string]int{}}
+}
+
+// Window is how long a node's beat counts; a node silent for longer (it
+// died) stops counting.
+func (p *Presence) Window() time.Duration { return 3 * p.interval }
+
+// Saw queues a viewer for the unique-viewer count, written at the next beat.
+func (p *Presence) Saw(streamID, key string) {
+	p.mu.Lock()
+	p.seen = append(p.seen, Seen{StreamID: streamID, Key: key, At: p.now().UTC()})
+	p.mu.Unlock()
+}
+
+// Viewers is the stream's current viewer count across nodes.
+func (p *Presence) Viewers(ctx context.Context, streamID string) (int, error) {
+	t, err := p.store.Totals(ctx, []string{streamID}, p.now().UTC().Add(-p.Window()))
+	return t[streamID], err
+}
+
+// Beat runs one round: record this node's counts, read the totals, raise
+// peaks and broadcast totals that changed.
+func (p *Presence) Beat(ctx context.Context) error {
+	now := p.now().UTC()
+	counts := p.local()
+	p.mu.Lock()
+	for id := range p.last {
+		if _, ok := counts[id]; !ok {
+			counts[id] = 0 // last viewer left: clear this node's share
+		}
+	}
+	seen := p.seen
+	p.seen = nil
+	p.mu.Unlock()
+	if len(seen) > 0 {
+		if err := p.store.AddViewers(ctx, seen); err != nil {
+			return err
+		}
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	if err := p.store.Beat(ctx, p.node, counts, now); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(counts))
+	for id := range counts {
+		ids = append(ids, id)
+	}
+	totals, err := p.store.Totals(ctx, ids, now.Add(-p.Window()))
+	if err != nil {
+		return err
+	}
+	if err := p.store.RaisePeaks(ctx, totals); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		total := totals[id]
+		if counts[id] == 0 {
+			delete(p.last, id)
+			continue
+		}
+		if prev, ok := p.last[id]; !ok || prev != total {
+			p.broadcast(id, total)
+		}
+		p.last[id] = total
+	}
+	return nil
+}
+
+// Run beats every interval until ctx ends, reporting failed beats to onErr.
+func (p *Presence) Run(ctx context.Context, onErr func(error)) error {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := p.Beat(ctx); err != nil && ctx.Err() == nil {
+				onErr(err)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
