@@ -245,3 +245,35 @@ func waitViewers(t *testing.T, h *Hub, stream string, want int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestNaiveDeliversToEveryViewer(t *testing.T) {
+	n := NewNaive()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = n.Serve(w, r, "s", func(context.Context) (Event, error) { return Event{Type: "snapshot", Data: 0}, nil })
+	}))
+	defer srv.Close()
+	var clients []*sseClient
+	for range 3 {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		c := &sseClient{t: t, sc: bufio.NewScanner(resp.Body)}
+		if _, typ, _ := c.next(); typ != "snapshot" {
+			t.Fatalf("first event %s", typ)
+		}
+		clients = append(clients, c)
+	}
+	if err := n.Publish("s", Event{Seq: 1, Type: "pin.added", Data: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		if id, typ, _ := c.next(); typ != "pin.added" || id != "1" {
+			t.Fatalf("got %s %s", id, typ)
+		}
+	}
+	if n.Viewers("s") != 3 || n.Streams()["s"] != 3 {
+		t.Fatalf("viewers = %d", n.Viewers("s"))
+	}
+}

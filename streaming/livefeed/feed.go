@@ -23,16 +23,21 @@ import (
 	"github.com/daihuo/daihuo/streaming/hub"
 )
 
+// Sink receives the events: this node's hub.
+type Sink interface {
+	Publish(streamID string, ev hub.Event) error
+}
+
 // Feed reads the live topic into a hub.
 type Feed struct {
 	brokers []string
-	hub     *hub.Hub
+	hub     Sink
 	log     *slog.Logger
 	ready   chan struct{}
 }
 
 // New returns a feed from brokers into h.
-func New(brokers []string, h *hub.Hub, log *slog.Logger) *Feed {
+func New(brokers []string, h Sink, log *slog.Logger) *Feed {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
