@@ -10,25 +10,40 @@ import (
 
 	"github.com/daihuo/daihuo/domain/catalog"
 	demodata "github.com/daihuo/daihuo/domain/demo"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/storage"
 )
 
-// services are the domain services a command needs, on one database.
+// services are the domain services of the process, on one database.
 type services struct {
 	tx      *storage.Transactor
 	parties *party.Service
 	catalog *catalog.Service
+	live    *live.Service
+	room    *live.Room
 }
 
 func newServices(db *database) services {
 	now := func() time.Time { return time.Now().UTC() }
 	tx := storage.NewTransactor(db.db)
+	partyStore := storage.NewPartyStore(db.db)
+	catalogStore := storage.NewCatalogStore(db.db)
+	liveStore := storage.NewLiveStore(db.db)
+	outbox := storage.NewOutbox(db.db, db.dsn)
 	return services{
 		tx:      tx,
-		parties: party.NewService(storage.NewPartyStore(db.db), storage.NewTokenStore(db.db), tx, now),
-		catalog: catalog.NewService(storage.NewCatalogStore(db.db), now),
+		parties: party.NewService(partyStore, storage.NewTokenStore(db.db), tx, now),
+		catalog: catalog.NewService(catalogStore, now),
+		live:    live.NewService(liveStore, partyStore, catalogStore, outbox, tx, now),
+		room:    live.NewRoom(liveStore, storage.NewRoomStore(db.db), partyStore, outbox, tx, now, live.RoomOptions{BlockedWords: blockedWords()}),
 	}
+}
+
+// blockedWords is the default chat blocklist: words used to lure viewers
+// off the platform or to scam them.
+func blockedWords() []string {
+	return []string{"scam", "whatsapp", "telegram", "wechat", "paypal.me", "giftcard", "crypto"}
 }
 
 // operator is the principal of someone running commands on the server.

@@ -22,6 +22,7 @@ commands:
   token create --role R [--party ID]
                          mint an API token and print it once
   demo                   seed demo data and print tokens to try each role
+  bench fanout|all       benchmark programs, each against a naive baseline
 
 Configuration comes from flags and the environment: DATABASE_URL, KAFKA_BROKERS,
 STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, DAIHUO_ADMIN_TOKEN, DAIHUO_ADDR,
@@ -54,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return err
 		}
-		return serve(ctx, c, stdout)
+		return serve(ctx, c, getenv, stdout)
 	case "migrate":
 		if len(rest) == 0 {
 			return errors.New("usage: daihuo migrate up|status [flags]")
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return demo(ctx, c, stdout)
+	case "bench":
+		return bench(ctx, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

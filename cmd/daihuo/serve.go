@@ -2,20 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/daihuo/daihuo/api"
 	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/streaming"
+	"github.com/daihuo/daihuo/streaming/hub"
+	"github.com/daihuo/daihuo/streaming/livefeed"
 )
 
 // broker is the Kafka cluster the process talks to and how to release it.
@@ -47,7 +52,7 @@ func openBroker(ctx context.Context, c config, log *slog.Logger) (*broker, error
 // serve runs the roles of c until ctx is cancelled, then shuts down in order:
 // stop accepting requests and drain them, stop the workers, flush the Kafka
 // writer, close the broker and the database.
-func serve(ctx context.Context, c config, stdout io.Writer) error {
+func serve(ctx context.Context, c config, getenv func(string) string, stdout io.Writer) error {
 	log := newLogger(c.LogLevel)
 	log.Info("starting daihuo", "config", c)
 
@@ -101,6 +106,28 @@ func serve(ctx context.Context, c config, stdout io.Writer) error {
 		startWorker("relay", relay.Run)
 	}
 
+	// The live hub fans events out to this node's viewers; the feed fills it
+	// from daihuo.live and presence counts viewers across nodes.
+	fanout := newFanout(getenv("DAIHUO_FANOUT"))
+	node := nodeID()
+	presence := live.NewPresence(storage.NewRoomStore(db.db), node, fanout.Streams, func(streamID string, n int) {
+		_ = fanout.Publish(streamID, hub.Event{Type: "viewers", Data: map[string]int{"count": n}})
+	}, func() time.Time { return time.Now().UTC() }, 2*time.Second)
+	if c.Roles["live"] {
+		feed := livefeed.New(kafka.addrs, fanout, log)
+		startWorker("livefeed", feed.Run)
+		startWorker("presence", func(ctx context.Context) error {
+			return presence.Run(ctx, func(err error) { log.Warn("presence beat", "err", err) })
+		})
+	} else if c.Roles["api"] {
+		log.Warn("api without the live role: event streams of this node receive no live events")
+	}
+	if c.Roles["api"] {
+		startWorker("likes", func(ctx context.Context) error {
+			return svc.room.RunLikes(ctx, func(err error) { log.Warn("flush likes", "err", err) })
+		})
+	}
+
 	var srv *http.Server
 	if c.Roles["api"] {
 		handler := api.New(api.Deps{
@@ -110,8 +137,10 @@ func serve(ctx context.Context, c config, stdout io.Writer) error {
 				checker{"postgres", func(ctx context.Context) error { return storage.SQL(db.db).PingContext(ctx) }},
 				checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
 			},
-			Auth:  svc.parties,
-			Clock: func() time.Time { return time.Now().UTC() },
+			Auth:    svc.parties,
+			Clock:   func() time.Time { return time.Now().UTC() },
+			Parties: svc.parties,
+			Catalog: svc.catalog,
 		})
 		ln, err := net.Listen("tcp", c.Addr)
 		if err != nil {
@@ -148,6 +177,29 @@ func serve(ctx context.Context, c config, stdout io.Writer) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// fanout is the hub of this node: the real one, or for the benchmark's
+// baseline (DAIHUO_FANOUT=naive) the naive one.
+type fanout interface {
+	Publish(streamID string, ev hub.Event) error
+	Serve(w http.ResponseWriter, r *http.Request, streamID string, snapshot hub.Snapshot) error
+	Streams() map[string]int
+}
+
+func newFanout(mode string) fanout {
+	if mode == "naive" {
+		return hub.NewNaive()
+	}
+	return hub.New(hub.Options{})
+}
+
+// nodeID names this process among the nodes sharing the database.
+func nodeID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
 }
 
 // checker adapts a function to the api's readiness check.
