@@ -1,0 +1,299 @@
+// Package stripe is the payment gateway on Stripe: PaymentIntents for
+// shoppers' payments, Refunds, Connect Transfers for payouts, and Stripe's
+// signed webhooks. It uses stripe-go v76 through a client of its own (no
+// package globals), which tests point at stripe-mock.
+package stripe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/payment"
+	"github.com/daihuo/daihuo/payments/internal/wire"
+)
+
+// Config says how to reach Stripe. SecretKey and WebhookSecret are required.
+type Config struct {
+	// SecretKey is the account's secret API key (STRIPE_SECRET_KEY, sk_…).
+	SecretKey string
+	// WebhookSecret is the signing secret of the webhook endpoint
+	// (STRIPE_WEBHOOK_SECRET, whsec_…).
+	WebhookSecret string
+	// APIURL replaces https://api.stripe.com, for stripe-mock in tests.
+	APIURL string
+	// HTTPClient replaces stripe-go's default client (80 s timeout).
+	HTTPClient *http.Client
+	// MaxNetworkRetries is how often stripe-go retries a request that failed
+	// on the network or with 409/5xx; POSTs carry idempotency keys, so
+	// retries are safe. Zero means 2; negative means none.
+	MaxNetworkRetries int
+	// PaymentMethodTypes restricts intents to these payment method types
+	// (e.g. "card"); empty enables Stripe's automatic payment methods.
+	PaymentMethodTypes []string
+	// Logger receives stripe-go's messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Gateway implements payment.Gateway on Stripe.
+type Gateway struct {
+	api           *client.API
+	webhookSecret string
+	methodTypes   []string
+}
+
+var _ payment.Gateway = (*Gateway)(nil)
+
+// New returns a gateway on the Stripe account of cfg.SecretKey.
+func New(cfg Config) (*Gateway, error) {
+	switch {
+	case cfg.SecretKey == "":
+		return nil, errors.New("stripe: no secret key")
+	case cfg.WebhookSecret == "":
+		return nil, errors.New("stripe: no webhook signing secret")
+	}
+	retries := int64(cfg.MaxNetworkRetries)
+	switch {
+	case retries == 0:
+		retries = 2
+	case retries < 0:
+		retries = 0
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	backend := func(typ stripego.SupportedBackend, url string) stripego.Backend {
+		bc := &stripego.BackendConfig{
+			HTTPClient:        cfg.HTTPClient,
+			LeveledLogger:     slogLogger{log},
+			MaxNetworkRetries: stripego.Int64(retries),
+			EnableTelemetry:   stripego.Bool(false),
+		}
+		if url != "" {
+			bc.URL = stripego.String(url)
+		}
+		return stripego.GetBackendWithConfig(typ, bc)
+	}
+	api := client.New(cfg.SecretKey, &stripego.Backends{
+		API:     backend(stripego.APIBackend, cfg.APIURL),
+		Connect: backend(stripego.ConnectBackend, ""),
+		Uploads: backend(stripego.UploadsBackend, ""),
+	})
+	return &Gateway{api: api, webhookSecret: cfg.WebhookSecret, methodTypes: cfg.PaymentMethodTypes}, nil
+}
+
+// Name returns payment.ProviderStripe.
+func (g *Gateway) Name() string { return payment.ProviderStripe }
+
+func params(ctx context.Context, idempotencyKey string) stripego.Params {
+	p := stripego.Params{Context: ctx}
+	if idempotencyKey != "" {
+		p.SetIdempotencyKey(idempotencyKey)
+	}
+	return p
+}
+
+// CreateIntent creates a PaymentIntent.
+func (g *Gateway) CreateIntent(ctx context.Context, req payment.IntentRequest) (payment.Intent, error) {
+	if err := req.Validate(); err != nil {
+		return payment.Intent{}, err
+	}
+	p := &stripego.PaymentIntentParams{
+		Params:   params(ctx, req.IdempotencyKey),
+		Amount:   stripego.Int64(req.Amount.Amount),
+		Currency: stripego.String(wire.Currency(req.Amount.Currency)),
+		Metadata: req.Metadata,
+	}
+	if req.Description != "" {
+		p.Description = stripego.String(req.Description)
+	}
+	if len(g.methodTypes) > 0 {
+		p.PaymentMethodTypes = stripego.StringSlice(g.methodTypes)
+	} else {
+		p.AutomaticPaymentMethods = &stripego.PaymentIntentAutomaticPaymentMethodsParams{Enabled: stripego.Bool(true)}
+	}
+	pi, err := g.api.PaymentIntents.New(p)
+	if err != nil {
+		return payment.Intent{}, mapError("create intent", err)
+	}
+	return toIntent(pi), nil
+}
+
+// GetIntent retrieves a PaymentIntent.
+func (g *Gateway) GetIntent(ctx context.Context, intentID string) (payment.Intent, error) {
+	if payment.ValidateID("intent_id", intentID) != nil {
+		return payment.Intent{}, fmt.Errorf("stripe get intent: %w", payment.ErrIntentNotFound)
+	}
+	pi, err := g.api.PaymentIntents.Get(intentID, &stripego.PaymentIntentParams{Params: params(ctx, "")})
+	if err != nil {
+		return payment.Intent{}, mapError("get intent", err)
+	}
+	return toIntent(pi), nil
+}
+
+// CancelIntent cancels a PaymentIntent as abandoned.
+func (g *Gateway) CancelIntent(ctx context.Context, intentID string) (payment.Intent, error) {
+	if payment.ValidateID("intent_id", intentID) != nil {
+		return payment.Intent{}, fmt.Errorf("stripe cancel intent: %w", payment.ErrIntentNotFound)
+	}
+	pi, err := g.api.PaymentIntents.Cancel(intentID, &stripego.PaymentIntentCancelParams{
+		Params:             params(ctx, ""),
+		CancellationReason: stripego.String(string(stripego.PaymentIntentCancellationReasonAbandoned)),
+	})
+	if err != nil {
+		return payment.Intent{}, mapError("cancel intent", err)
+	}
+	return toIntent(pi), nil
+}
+
+// Refund creates a Refund of the intent's charge; the zero Amount refunds
+// all that is left.
+func (g *Gateway) Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error) {
+	if err := req.Validate(); err != nil {
+		return payment.Refund{}, err
+	}
+	p := &stripego.RefundParams{
+		Params:        params(ctx, req.IdempotencyKey),
+		PaymentIntent: stripego.String(req.IntentID),
+		Metadata:      req.Metadata,
+	}
+	if req.Amount.Amount > 0 {
+		p.Amount = stripego.Int64(req.Amount.Amount)
+	}
+	if req.Reason != "" {
+		p.Reason = stripego.String(string(req.Reason))
+	}
+	r, err := g.api.Refunds.New(p)
+	if err != nil {
+		return payment.Refund{}, mapError("refund", err)
+	}
+	out := payment.Refund{
+		Provider:      payment.ProviderStripe,
+		ID:            r.ID,
+		IntentID:      req.IntentID,
+		Status:        payment.RefundStatus(r.Status),
+		Amount:        wire.Money(r.Amount, r.Currency),
+		Reason:        payment.RefundReason(r.Reason),
+		FailureReason: string(r.FailureReason),
+		Metadata:      r.Metadata,
+		Created:       time.Unix(r.Created, 0).UTC(),
+	}
+	if r.PaymentIntent != nil && r.PaymentIntent.ID != "" {
+		out.IntentID = r.PaymentIntent.ID
+	}
+	return out, nil
+}
+
+// Transfer creates a Connect Transfer to the destination account.
+func (g *Gateway) Transfer(ctx context.Context, req payment.TransferRequest) (payment.Transfer, error) {
+	if err := req.Validate(); err != nil {
+		return payment.Transfer{}, err
+	}
+	p := &stripego.TransferParams{
+		Params:      params(ctx, req.IdempotencyKey),
+		Amount:      stripego.Int64(req.Amount.Amount),
+		Currency:    stripego.String(wire.Currency(req.Amount.Currency)),
+		Destination: stripego.String(req.Destination),
+		Metadata:    req.Metadata,
+	}
+	if req.Description != "" {
+		p.Description = stripego.String(req.Description)
+	}
+	tr, err := g.api.Transfers.New(p)
+	if err != nil {
+		return payment.Transfer{}, mapError(opTransfer, err)
+	}
+	out := payment.Transfer{
+		Provider:    payment.ProviderStripe,
+		ID:          tr.ID,
+		Destination: req.Destination,
+		Status:      payment.TransferPaid,
+		Amount:      wire.Money(tr.Amount, tr.Currency),
+		Metadata:    tr.Metadata,
+		Created:     time.Unix(tr.Created, 0).UTC(),
+	}
+	if tr.Destination != nil && tr.Destination.ID != "" {
+		out.Destination = tr.Destination.ID
+	}
+	if tr.Reversed {
+		out.Status = payment.TransferReversed
+	}
+	return out, nil
+}
+
+// ParseWebhook verifies a Stripe webhook with the endpoint's signing secret
+// (webhook.ConstructEvent, 300 s tolerance, API version 2023-10-16) and maps
+// it: payment_intent.succeeded, .payment_failed and .canceled; refund.created,
+// refund.updated and charge.refund.updated (by the refund's status);
+// charge.refunded; transfer.created and transfer.reversed. Subscribe the
+// endpoint to those.
+func (g *Gateway) ParseWebhook(payload []byte, signatureHeader string) (payment.WebhookEvent, error) {
+	return wire.Parse(payment.ProviderStripe, payload, signatureHeader, g.webhookSecret)
+}
+
+func toIntent(pi *stripego.PaymentIntent) payment.Intent {
+	out := payment.Intent{
+		Provider:     payment.ProviderStripe,
+		ID:           pi.ID,
+		ClientSecret: pi.ClientSecret,
+		Status:       payment.IntentStatus(pi.Status),
+		Amount:       wire.Money(pi.Amount, pi.Currency),
+		Description:  pi.Description,
+		Metadata:     pi.Metadata,
+		Created:      time.Unix(pi.Created, 0).UTC(),
+	}
+	if e := pi.LastPaymentError; e != nil {
+		out.FailureCode = wire.FailureCode(e)
+		out.FailureReason = e.Msg
+	}
+	return out
+}
+
+const opTransfer = "transfer"
+
+// mapError turns Stripe's errors into the port's: declines, idempotency
+// conflicts, unknown objects, unexpected states and too large refunds. Other
+// errors (network, authentication, rate limits, Stripe's outages) are
+// wrapped as they are: unexpected for the business.
+func mapError(op string, err error) error {
+	var se *stripego.Error
+	if !errors.As(err, &se) {
+		return fmt.Errorf("stripe %s: %w", op, err)
+	}
+	switch {
+	case se.Type == stripego.ErrorTypeCard:
+		code := string(se.DeclineCode)
+		if code == "" {
+			code = string(se.Code)
+		}
+		return fmt.Errorf("stripe %s: %w", op, &payment.DeclineError{Code: code, Message: se.Msg})
+	case se.Type == stripego.ErrorTypeIdempotency || se.Code == stripego.ErrorCodeIdempotencyKeyInUse:
+		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrIdempotencyConflict, se.Msg)
+	case se.Code == stripego.ErrorCodeResourceMissing || se.HTTPStatusCode == http.StatusNotFound:
+		if op == opTransfer { // the destination account
+			return fmt.Errorf("stripe %s: %w: %s", op, errs.ErrNotFound, se.Msg)
+		}
+		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrIntentNotFound, se.Msg)
+	case se.Code == stripego.ErrorCodePaymentIntentUnexpectedState:
+		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrUnexpectedState, se.Msg)
+	case se.Code == stripego.ErrorCodeChargeAlreadyRefunded || se.Code == stripego.ErrorCodeAmountTooLarge:
+		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrRefundTooLarge, se.Msg)
+	}
+	return fmt.Errorf("stripe %s: %w", op, err)
+}
+
+// slogLogger passes stripe-go's messages to a slog.Logger.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Debugf(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Infof(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Warnf(format string, v ...any)  { s.l.Warn(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Errorf(format string, v ...any) { s.l.Error(fmt.Sprintf(format, v...)) }
