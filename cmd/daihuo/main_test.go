@@ -31,12 +31,17 @@ func dataDir(t *testing.T) string {
 // a function that stops it with the equivalent of SIGTERM and returns run's error.
 func startServe(t *testing.T, dir string, extra ...string) (string, func() error) {
 	t.Helper()
+	return startServeWith(t, func(string) string { return "" }, dir, extra...)
+}
+
+func startServeWith(t *testing.T, getenv func(string) string, dir string, extra ...string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	args := append([]string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
 	go func() {
-		err := run(ctx, args, func(string) string { return "" }, pw)
+		err := run(ctx, args, getenv, pw)
 		pw.Close()
 		done <- err
 	}()

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/storage/storagetest"
+	"github.com/daihuo/daihuo/streaming"
+)
+
+func TestMain(m *testing.M) { storagetest.Main(m) }
+
+// Two nodes on one database and one broker: a pin made through node A
+// reaches a viewer connected to node B, through the outbox, Kafka and B's hub.
+func TestPinThroughNodeAReachesViewerOnNodeB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dsn := storagetest.NewDSN(t)
+	b, err := streaming.StartEmbeddedBroker("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := streaming.EnsureTopics(ctx, b.Addrs(), event.Topics(), 6); err != nil {
+		t.Fatal(err)
+	}
+	const admin = "test-admin-token-0123456789"
+	env := map[string]string{"DATABASE_URL": dsn, "KAFKA_BROKERS": strings.Join(b.Addrs(), ","), "DAIHUO_ADMIN_TOKEN": admin}
+	getenv := func(k string) string { return env[k] }
+	dir := dataDir(t)
+	urlA, stopA := startServeEnv(t, getenv, dir, "--roles", "api,relay,live,settle")
+	defer stopA()
+	urlB, stopB := startServeEnv(t, getenv, dir, "--roles", "api,live")
+	defer stopB()
+
+	w := &benchWorld{srv: &benchServer{url: urlA, admin: admin}, client: &http.Client{Timeout: 30 * time.Second}}
+	w2, err := newBenchWorld(ctx, w.srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamID, products, err := w2.liveStream(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, urlB+"/v1/streams/"+streamID+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		var typ string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				typ = v
+			}
+			if v, ok := strings.CutPrefix(line, "data: "); ok {
+				events <- typ + " " + v
+			}
+		}
+		close(events)
+	}()
+	next := func() string {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatal("event stream of node B ended")
+			}
+			return e
+		case <-time.After(20 * time.Second):
+			t.Fatal("no event from node B within 20s")
+			return ""
+		}
+	}
+	if e := next(); !strings.HasPrefix(e, "snapshot ") || !strings.Contains(e, `"status":"live"`) {
+		t.Fatalf("first event from node B: %s", e)
+	}
+	pinID, err := w2.pin(ctx, streamID, products[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e := next()
+		if strings.HasPrefix(e, "pin.added ") {
+			if !strings.Contains(e, pinID) {
+				t.Fatalf("pin.added on node B is not the pin made on node A: %s", e)
+			}
+			return
+		}
+	}
+}
+
+// startServeEnv is startServe with an environment.
+func startServeEnv(t *testing.T, getenv func(string) string, dir string, extra ...string) (string, func() error) {
+	t.Helper()
+	return startServeWith(t, getenv, dir, extra...)
+}
