@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
@@ -47,6 +48,10 @@ type Deps struct {
 	Clock func() time.Time
 	// ReadyTimeout bounds each readiness check; zero means 2 s.
 	ReadyTimeout time.Duration
+	// Parties creates and reads brands, agencies, creators, shoppers and tokens.
+	Parties *party.Service
+	// Catalog keeps the brands' products, variants and stock.
+	Catalog *catalog.Service
 }
 
 // server holds the dependencies every handler and middleware shares.
@@ -59,6 +64,8 @@ type server struct {
 	auth         Authenticator
 	now          func() time.Time
 	readyTimeout time.Duration
+	parties      *party.Service
+	catalog      *catalog.Service
 }
 
 // New returns the HTTP handler of daihuo: the route table of routes.go behind
@@ -87,6 +94,8 @@ func newServer(d Deps) *server {
 		auth:         d.Auth,
 		now:          d.Clock,
 		readyTimeout: d.ReadyTimeout,
+		parties:      d.Parties,
+		catalog:      d.Catalog,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -89,35 +88,100 @@ func TestNoAuthenticatorRejectsTokens(t *testing.T) {
 	env.Call(http.MethodGet, "/test/brand", brandToken, nil).Want(401)
 }
 
+// accessRow is one route of the access matrix: who may call it, and how to
+// call it validly on tenant A's objects.
+type accessRow struct {
+	// who may call the route; nil means public: anyone, with or without a token.
+	who []party.Role
+	// tenant is true when the call names an object of tenant A, in its path
+	// or its body: a caller of an allowed role from tenant B gets 404, exactly
+	// like for an object that does not exist.
+	tenant bool
+	// call returns the path and body of a valid call on tenant A's objects,
+	// fresh each time since a call may create something.
+	call func(w *world) (path string, body any)
+	// want is the status an allowed caller gets; 0 means 200.
+	want int
+}
+
+// get is the call of a GET without a body.
+func get(path func(w *world) string) func(w *world) (string, any) {
+	return func(w *world) (string, any) { return path(w), nil }
+}
+
+// fixed is a path that names no object.
+func fixed(path string) func(w *world) string { return func(*world) string { return path } }
+
 // accessMatrix is who may call each route, written out a second time on
-// purpose: changing the route table's access must change this too.
-// nil means public: anyone.
-func accessMatrix() map[string][]party.Role {
-	return map[string][]party.Role{
-		"GET /healthz":      nil,
-		"GET /readyz":       nil,
-		"GET /metrics":      nil,
-		"GET /openapi.yaml": nil,
+// purpose: changing the route table's access must change this too. Adding
+// a route means adding its row here; TestAccessMatrix fails until it is.
+func accessMatrix() map[string]accessRow {
+	admin, brand, agency, creator, shopper := party.RoleAdmin, party.RoleBrand, party.RoleAgency, party.RoleCreator, party.RoleShopper
+	return map[string]accessRow{
+		"GET /healthz":      {call: get(fixed("/healthz"))},
+		"GET /readyz":       {call: get(fixed("/readyz"))},
+		"GET /metrics":      {call: get(fixed("/metrics"))},
+		"GET /openapi.yaml": {call: get(fixed("/openapi.yaml"))},
+
+		"GET /v1/me": {who: party.Roles(), call: get(fixed("/v1/me"))},
+		"POST /v1/brands": {who: []party.Role{admin}, want: 201, call: func(w *world) (string, any) {
+			return "/v1/brands", map[string]any{"name": w.unique("Brand ")}
+		}},
+		"GET /v1/brands/:id": {who: []party.Role{admin, brand}, tenant: true,
+			call: get(func(w *world) string { return "/v1/brands/" + w.a().brand.ID })},
+		"POST /v1/agencies": {who: []party.Role{admin}, want: 201, call: func(w *world) (string, any) {
+			return "/v1/agencies", map[string]any{"name": w.unique("Agency ")}
+		}},
+		"GET /v1/agencies/:id": {who: []party.Role{admin, agency}, tenant: true,
+			call: get(func(w *world) string { return "/v1/agencies/" + w.a().agency.ID })},
+		"POST /v1/creators": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(w *world) (string, any) {
+			return "/v1/creators", map[string]any{"handle": w.unique("host_"), "display_name": "Host", "agency_id": w.a().agency.ID}
+		}},
+		"GET /v1/creators/:id": {who: []party.Role{admin, agency, creator}, tenant: true,
+			call: get(func(w *world) string { return "/v1/creators/" + w.a().creator.ID })},
+		"POST /v1/shoppers": {want: 201, call: func(w *world) (string, any) {
+			return "/v1/shoppers", map[string]any{"display_name": "Guest"}
+		}},
+		"GET /v1/shoppers/:id": {who: []party.Role{admin, shopper}, tenant: true,
+			call: get(func(w *world) string { return "/v1/shoppers/" + w.a().shopper.ID })},
+		"POST /v1/tokens": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(w *world) (string, any) {
+			return "/v1/tokens", map[string]any{"role": "creator", "party_id": w.a().creator.ID}
+		}},
+
+		"POST /v1/products": {who: []party.Role{brand}, want: 201, call: func(w *world) (string, any) {
+			return "/v1/products", map[string]any{"title": "Tea", "variants": []any{
+				map[string]any{"sku": w.unique("TEA-"), "title": "Tin", "price": map[string]any{"amount": 1500, "currency": "JPY"}, "stock": 3},
+			}}
+		}},
+		"GET /v1/products":     {who: []party.Role{brand, admin}, call: get(fixed("/v1/products"))},
+		"GET /v1/products/:id": {call: get(func(w *world) string { return "/v1/products/" + w.a().product.ID })},
+		"PATCH /v1/products/:id": {who: []party.Role{brand}, tenant: true, call: func(w *world) (string, any) {
+			return "/v1/products/" + w.a().product.ID, map[string]any{"title": w.unique("Scarf ")}
+		}},
+		"POST /v1/variants/:id/stock": {who: []party.Role{brand}, tenant: true, call: func(w *world) (string, any) {
+			return "/v1/variants/" + w.a().product.Variants[0].ID + "/stock", map[string]any{"delta": 1}
+		}},
 	}
 }
 
-// TestAccessMatrix checks the route table against accessMatrix and then the
-// policy itself: without a token a protected route answers 401, with the
-// token of a role it does not allow 403. (Allowed roles reach the handler;
-// their answers are each feature's tests' business.)
+// TestAccessMatrix checks the route table against accessMatrix, then calls
+// every route on a real database as each kind of caller: without a token
+// (401 unless public), as every role the route does not allow (403), as
+// every role it allows in tenant A (2xx) and, when the call names tenant A's
+// object, as the same role in tenant B (404).
 func TestAccessMatrix(t *testing.T) {
 	routes, matrix := Routes(), accessMatrix()
 	seen := map[string]bool{}
 	for _, r := range routes {
 		key := r.Method + " " + r.Path
 		seen[key] = true
-		want, ok := matrix[key]
+		row, ok := matrix[key]
 		if !ok {
 			t.Errorf("%s is not in accessMatrix", key)
 			continue
 		}
-		if r.Public != (want == nil) || !sameRoles(r.Roles, want) {
-			t.Errorf("%s: route table says public=%v roles=%v, accessMatrix says %v", key, r.Public, r.Roles, want)
+		if r.Public != (row.who == nil) || !sameRoles(r.Roles, row.who) {
+			t.Errorf("%s: route table says public=%v roles=%v, accessMatrix says %v", key, r.Public, r.Roles, row.who)
 		}
 	}
 	for key := range matrix {
@@ -125,33 +189,49 @@ func TestAccessMatrix(t *testing.T) {
 			t.Errorf("accessMatrix has %s, the route table does not", key)
 		}
 	}
+	if t.Failed() {
+		return
+	}
 
-	c := apitest.New(t, New(Deps{Auth: fakeAuth{}}), apitest.LoadSpec(t, OpenAPI()))
+	w := newWorld(t)
 	for _, r := range routes {
-		if r.Public {
-			continue
+		row := matrix[r.Method+" "+r.Path]
+		want := row.want
+		if want == 0 {
+			want = http.StatusOK
 		}
-		path := samplePath(r.Path)
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
-			c.Call(r.Method, path, "", nil).Want(401)
+			c := w.client(t)
+			call := func(token string, status int, code string) {
+				t.Helper()
+				path, body := row.call(w)
+				res := c.Call(r.Method, path, token, body).Want(status)
+				if code != "" {
+					if p := res.Problem(); p.Code != code {
+						t.Errorf("%s %s: code %s, want %s", r.Method, path, p.Code, code)
+					}
+				}
+			}
+			if row.who == nil {
+				call("", want, "")
+				for _, role := range party.Roles() {
+					call(w.token(role, 0), want, "")
+				}
+				return
+			}
+			call("", http.StatusUnauthorized, "unauthenticated")
 			for _, role := range party.Roles() {
-				if !slices.Contains(r.Roles, role) {
-					c.Call(r.Method, path, tokenOf(role), nil).Want(403)
+				if !slices.Contains(row.who, role) {
+					call(w.token(role, 0), http.StatusForbidden, "forbidden")
+					continue
+				}
+				call(w.token(role, 0), want, "")
+				if row.tenant && role != party.RoleAdmin {
+					call(w.token(role, 1), http.StatusNotFound, "not_found")
 				}
 			}
 		})
 	}
-}
-
-// samplePath fills a gin path's parameters with sample values.
-func samplePath(p string) string {
-	parts := strings.Split(p, "/")
-	for i, s := range parts {
-		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") {
-			parts[i] = fmt.Sprintf("x%d", i)
-		}
-	}
-	return strings.Join(parts, "/")
 }
 
 func sameRoles(a, b []party.Role) bool {

@@ -38,11 +38,20 @@
 //     document 500 always, 401 and 403 when a token is needed, 400, 413 and
 //     415 when there is a request body, 404 when the path names an object.
 //     TestOpenAPICoversRoutes fails until route table and document agree.
-//  4. Access matrix (auth_test.go): add "POST /v1/brands": {party.RoleAdmin}
-//     to accessMatrix. TestAccessMatrix then checks that callers without a
-//     token get 401 and every other role 403.
-//  5. Tests go through package apitest (newTestEnv in helpers_test.go), so
-//     every response is checked against openapi.yaml.
+//  4. Access matrix (auth_test.go): add a row to accessMatrix with the roles
+//     that may call it and a call on tenant A's objects, for example
+//     "POST /v1/brands": {who: []party.Role{party.RoleAdmin}, want: 201,
+//     call: …}; set tenant when the call names tenant A's object. On a real
+//     database with two tenants per role (world_test.go), TestAccessMatrix
+//     then checks: no token 401, every other role 403, the allowed roles of
+//     tenant A 2xx and, with tenant, the same roles of tenant B 404. A route
+//     without a row fails the test.
+//  5. Tests go through package apitest, so every response is checked
+//     against openapi.yaml: newWorld (world_test.go) for routes on the real
+//     services and database, newTestEnv (helpers_test.go) for the HTTP
+//     machinery with a fake authenticator. Malformed requests go in
+//     badInputs (badinput_test.go), which also checks the database did not
+//     change.
 //
 // Error codes only HTTP has are added here, not in domain/errs:
 // unsupported_media_type (415), method_not_allowed (405) and internal_error

@@ -29,14 +29,6 @@ const (
 	brokenToken  = "broken-store-token" // the store fails on this one
 )
 
-// tokenOf maps each role to a token of that role.
-func tokenOf(r party.Role) string {
-	return map[party.Role]string{
-		party.RoleAdmin: adminToken, party.RoleBrand: brandToken, party.RoleAgency: agencyToken,
-		party.RoleCreator: creatorToken, party.RoleShopper: shopperToken,
-	}[r]
-}
-
 // fakeAuth is an in-memory Authenticator: a test double for the token store
 // port, which is tested for real in storage.
 type fakeAuth struct{}

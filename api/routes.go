@@ -17,6 +17,25 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/readyz", public(), s.readyz},
 		{http.MethodGet, "/metrics", public(), s.metricsHandler},
 		{http.MethodGet, "/openapi.yaml", public(), s.openAPI},
+
+		// Parties and tokens.
+		{http.MethodGet, "/v1/me", allow(party.Roles()...), s.me},
+		{http.MethodPost, "/v1/brands", allow(party.RoleAdmin), s.createBrand},
+		{http.MethodGet, "/v1/brands/:id", allow(party.RoleAdmin, party.RoleBrand), s.getBrand},
+		{http.MethodPost, "/v1/agencies", allow(party.RoleAdmin), s.createAgency},
+		{http.MethodGet, "/v1/agencies/:id", allow(party.RoleAdmin, party.RoleAgency), s.getAgency},
+		{http.MethodPost, "/v1/creators", allow(party.RoleAdmin, party.RoleAgency), s.createCreator},
+		{http.MethodGet, "/v1/creators/:id", allow(party.RoleAdmin, party.RoleAgency, party.RoleCreator), s.getCreator},
+		{http.MethodPost, "/v1/shoppers", public(), s.createShopper},
+		{http.MethodGet, "/v1/shoppers/:id", allow(party.RoleAdmin, party.RoleShopper), s.getShopper},
+		{http.MethodPost, "/v1/tokens", allow(party.RoleAdmin, party.RoleAgency), s.createToken},
+
+		// Catalog.
+		{http.MethodPost, "/v1/products", allow(party.RoleBrand), s.createProduct},
+		{http.MethodGet, "/v1/products", allow(party.RoleBrand, party.RoleAdmin), s.listProducts},
+		{http.MethodGet, "/v1/products/:id", public(), s.getProduct},
+		{http.MethodPatch, "/v1/products/:id", allow(party.RoleBrand), s.patchProduct},
+		{http.MethodPost, "/v1/variants/:id/stock", allow(party.RoleBrand), s.changeStock},
 	}
 }
 

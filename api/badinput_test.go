@@ -1,0 +1,298 @@
+package api
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daihuo/daihuo/api/apitest"
+	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/party"
+)
+
+// badCase is one malformed request. Its path, auth and body may hold
+// placeholders the world fills in: {prdA}, {varA}, {skuA}, {brand}, ….
+type badCase struct {
+	name   string
+	method string
+	path   string
+	auth   string // the Authorization header; "" sends none
+	ctype  string // the Content-Type; "" means application/json, "-" none
+	body   string // "" sends no body
+	status int
+	code   string
+	field  string // for 400: a field the errors must name
+}
+
+// variant is a variant object with the given JSON fragments replacing the
+// defaults: variant(`"stock":-1`) has a negative stock.
+func variant(fields ...string) string {
+	def := map[string]string{
+		"sku": `"sku":"NEW-1"`, "title": `"title":"One"`,
+		"price": `"price":{"amount":1999,"currency":"EUR"}`, "stock": `"stock":5`,
+	}
+	for _, f := range fields {
+		key, _, _ := strings.Cut(strings.Trim(f, `"`), `"`)
+		def[key] = f
+	}
+	var parts []string
+	for _, k := range []string{"sku", "title", "price", "stock"} {
+		if def[k] != "" {
+			parts = append(parts, def[k])
+		}
+	}
+	for _, f := range fields { // extra fields the defaults lack
+		key, _, _ := strings.Cut(strings.Trim(f, `"`), `"`)
+		if !slices.Contains([]string{"sku", "title", "price", "stock"}, key) {
+			parts = append(parts, f)
+		}
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// productWith is a product body with the given variants (JSON objects).
+func productWith(variants ...string) string {
+	return `{"title":"Tea","variants":[` + strings.Join(variants, ",") + `]}`
+}
+
+// price is a variant with this price object.
+func price(amount, currency string) string {
+	return variant(`"price":{"amount":` + amount + `,"currency":"` + currency + `"}`)
+}
+
+// badInputs are at least 40 malformed requests across the parties and
+// catalog routes, each with the exact answer it must get.
+func badInputs() []badCase {
+	const brand, admin = "Bearer {brand}", "Bearer {admin}"
+	post := func(name, body string, status int, code, field string) badCase {
+		return badCase{name: name, method: http.MethodPost, path: "/v1/products", auth: brand, body: body, status: status, code: code, field: field}
+	}
+	invalid := func(name, body, field string) badCase { return post(name, body, 400, "validation_failed", field) }
+	patch := func(name, path, auth, body string, status int, code, field string) badCase {
+		return badCase{name: name, method: http.MethodPatch, path: path, auth: auth, body: body, status: status, code: code, field: field}
+	}
+	stock := func(name, path, body string, status int, code, field string) badCase {
+		return badCase{name: name, method: http.MethodPost, path: path, auth: brand, body: body, status: status, code: code, field: field}
+	}
+	list := func(name, query string, field string) badCase {
+		return badCase{name: name, method: http.MethodGet, path: "/v1/products" + query, auth: brand, status: 400, code: "validation_failed", field: field}
+	}
+	party := func(name, path, auth, body string, status int, code, field string) badCase {
+		return badCase{name: name, method: http.MethodPost, path: path, auth: auth, body: body, status: status, code: code, field: field}
+	}
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = variant(fmt.Sprintf(`"sku":"MANY-%d"`, i))
+	}
+	huge := `{"title":"` + strings.Repeat("a", maxBodyBytes) + `","variants":[]}`
+	kb10 := strings.Repeat("x", 10<<10)
+
+	return []badCase{
+		// POST /v1/products: types and numbers.
+		invalid("title is a number", `{"title":7,"variants":[`+variant()+`]}`, "title"),
+		invalid("variants is an object", `{"title":"Tea","variants":{}}`, "variants"),
+		invalid("stock is a string", productWith(variant(`"stock":"5"`)), "variants[0].stock"),
+		invalid("stock is negative", productWith(variant(`"stock":-1`)), "variants[0].stock"),
+		invalid("stock over the maximum", productWith(variant(`"stock":1000000001`)), "variants[0].stock"),
+		invalid("stock beyond int64", productWith(variant(`"stock":99999999999999999999`)), "variants[0].stock"),
+		invalid("stock missing", productWith(`{"sku":"N","title":"T","price":{"amount":1,"currency":"EUR"}}`), "variants[0].stock"),
+		invalid("stock is null", productWith(variant(`"stock":null`)), "variants[0].stock"),
+		invalid("unknown currency", productWith(price("1999", "ABC")), "variants[0].price.currency"),
+		invalid("lowercase currency", productWith(price("1999", "eur")), "variants[0].price.currency"),
+		invalid("JPY price with a fraction", productWith(price("1500.5", "JPY")), "variants[0].price.amount"),
+		invalid("float amount", productWith(price("19.99", "EUR")), "variants[0].price.amount"),
+		invalid("amount with an exponent", productWith(price("1e3", "JPY")), "variants[0].price.amount"),
+		invalid("huge exponent amount", productWith(price("1e30", "JPY")), "variants[0].price.amount"),
+		invalid("amount beyond int64", productWith(price("9223372036854775808", "JPY")), "variants[0].price.amount"),
+		invalid("amount over the maximum", productWith(price("1000000000001", "JPY")), "variants[0].price.amount"),
+		invalid("zero amount", productWith(price("0", "EUR")), "variants[0].price.amount"),
+		invalid("negative amount", productWith(price("-100", "EUR")), "variants[0].price.amount"),
+		invalid("amount is a string", productWith(price(`"1999"`, "EUR")), "variants[0].price.amount"),
+		invalid("currencies differ", productWith(variant(`"sku":"A"`), variant(`"sku":"B"`, `"price":{"amount":1,"currency":"USD"}`)), "variants[1].price.currency"),
+		// POST /v1/products: strings and lists.
+		invalid("empty title", `{"title":"","variants":[`+variant()+`]}`, "title"),
+		invalid("blank title", `{"title":"   ","variants":[`+variant()+`]}`, "title"),
+		invalid("10 KB title", `{"title":"`+kb10+`","variants":[`+variant()+`]}`, "title"),
+		invalid("10 KB variant title", productWith(variant(`"title":"`+kb10+`"`)), "variants[0].title"),
+		invalid("control character in title", `{"title":"Te\u0007a","variants":[`+variant()+`]}`, "title"),
+		invalid("newline in title", `{"title":"Te\na","variants":[`+variant()+`]}`, "title"),
+		invalid("invalid UTF-8 in title", "{\"title\":\"Te\xffa\",\"variants\":["+variant()+"]}", "body"),
+		invalid("duplicate SKUs", productWith(variant(`"sku":"DUP"`), variant(`"sku":"DUP"`)), "variants[1].sku"),
+		post("SKU already used by the brand", productWith(variant(`"sku":"{skuA}"`)), 409, "conflict", ""),
+		invalid("SKU with a space", productWith(variant(`"sku":"A B"`)), "variants[0].sku"),
+		invalid("SKU too long", productWith(variant(`"sku":"`+strings.Repeat("S", 65)+`"`)), "variants[0].sku"),
+		invalid("no variants", `{"title":"Tea","variants":[]}`, "variants"),
+		invalid("variants null", `{"title":"Tea","variants":null}`, "variants"),
+		invalid("101 variants", productWith(many...), "variants"),
+		invalid("image URL is not http", `{"title":"Tea","image_url":"javascript:alert(1)","variants":[`+variant()+`]}`, "image_url"),
+		invalid("image URL with credentials", `{"title":"Tea","image_url":"https://u:p@example.com/a.png","variants":[`+variant()+`]}`, "image_url"),
+		invalid("unknown field", `{"title":"Tea","colour":"green","variants":[`+variant()+`]}`, "colour"),
+		invalid("unknown variant field", productWith(variant(`"weight":3`)), "variants[0].weight"),
+		invalid("price given as a string", productWith(variant(`"price":"19.99 EUR"`)), "variants[0].price"),
+		// POST /v1/products: the body as a whole.
+		invalid("trailing garbage", productWith(variant())+`x`, "body"),
+		invalid("two JSON values", productWith(variant())+` {}`, "body"),
+		invalid("truncated", productWith(variant())[:20], "body"),
+		invalid("empty body", ``, "body"),
+		invalid("null body", `null`, "body"),
+		invalid("array instead of object", `[`+productWith(variant())+`]`, "body"),
+		{name: "wrong content type", method: http.MethodPost, path: "/v1/products", auth: brand, ctype: "text/plain",
+			body: productWith(variant()), status: 415, code: "unsupported_media_type"},
+		{name: "no content type", method: http.MethodPost, path: "/v1/products", auth: brand, ctype: "-",
+			body: productWith(variant()), status: 415, code: "unsupported_media_type"},
+		{name: "form content type", method: http.MethodPost, path: "/v1/products", auth: brand, ctype: "application/x-www-form-urlencoded",
+			body: "title=Tea", status: 415, code: "unsupported_media_type"},
+		post("body over 1 MiB", huge, 413, "payload_too_large", ""),
+		// POST /v1/products: who is asking.
+		{name: "missing auth", method: http.MethodPost, path: "/v1/products", body: productWith(variant()), status: 401, code: "unauthenticated"},
+		{name: "garbled token", method: http.MethodPost, path: "/v1/products", auth: "Bearer dh_not a token", body: productWith(variant()), status: 401, code: "unauthenticated"},
+		{name: "basic auth", method: http.MethodPost, path: "/v1/products", auth: "Basic YnJhbmQ6c2VjcmV0", body: productWith(variant()), status: 401, code: "unauthenticated"},
+		{name: "unknown token", method: http.MethodPost, path: "/v1/products", auth: "Bearer dh_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", body: productWith(variant()), status: 401, code: "unauthenticated"},
+		{name: "expired token", method: http.MethodPost, path: "/v1/products", auth: "Bearer {expired}", body: productWith(variant()), status: 401, code: "unauthenticated"},
+		{name: "token of an unknown brand", method: http.MethodPost, path: "/v1/products", auth: "Bearer {ghost}", body: productWith(variant()), status: 404, code: "not_found"},
+		{name: "shopper creates a product", method: http.MethodPost, path: "/v1/products", auth: "Bearer {shopper}", body: productWith(variant()), status: 403, code: "forbidden"},
+		{name: "admin creates a product", method: http.MethodPost, path: "/v1/products", auth: admin, body: productWith(variant()), status: 403, code: "forbidden"},
+
+		// PATCH /v1/products/{id}.
+		patch("patch: title null", "/v1/products/{prdA}", brand, `{"title":null}`, 400, "validation_failed", "title"),
+		patch("patch: image null", "/v1/products/{prdA}", brand, `{"image_url":null}`, 400, "validation_failed", "image_url"),
+		patch("patch: title is a number", "/v1/products/{prdA}", brand, `{"title":5}`, 400, "validation_failed", "title"),
+		patch("patch: empty title", "/v1/products/{prdA}", brand, `{"title":""}`, 400, "validation_failed", "title"),
+		patch("patch: 10 KB title", "/v1/products/{prdA}", brand, `{"title":"`+kb10+`"}`, 400, "validation_failed", "title"),
+		patch("patch: control character in description", "/v1/products/{prdA}", brand, `{"description":"a\u0000b"}`, 400, "validation_failed", "description"),
+		patch("patch: price is not patchable", "/v1/products/{prdA}", brand, `{"price":{"amount":1,"currency":"EUR"}}`, 400, "validation_failed", "price"),
+		patch("patch: brand_id is not patchable", "/v1/products/{prdA}", brand, `{"brand_id":"{brandB}"}`, 400, "validation_failed", "brand_id"),
+		patch("patch: array body", "/v1/products/{prdA}", brand, `[]`, 400, "validation_failed", "body"),
+		patch("patch: another brand's product", "/v1/products/{prdB}", brand, `{"title":"Mine now"}`, 404, "not_found", ""),
+		patch("patch: unknown product", "/v1/products/{prdNone}", brand, `{"title":"X"}`, 404, "not_found", ""),
+		patch("patch: garbage id", "/v1/products/nope", brand, `{"title":"X"}`, 404, "not_found", ""),
+		patch("patch: a variant's id", "/v1/products/{varA}", brand, `{"title":"X"}`, 404, "not_found", ""),
+		patch("patch: creator token", "/v1/products/{prdA}", "Bearer {creator}", `{"title":"X"}`, 403, "forbidden", ""),
+
+		// POST /v1/variants/{id}/stock.
+		stock("stock: both set and delta", "/v1/variants/{varA}/stock", `{"set":1,"delta":1}`, 400, "validation_failed", "delta"),
+		stock("stock: neither", "/v1/variants/{varA}/stock", `{}`, 400, "validation_failed", "set"),
+		stock("stock: negative set", "/v1/variants/{varA}/stock", `{"set":-1}`, 400, "validation_failed", "set"),
+		stock("stock: set over the maximum", "/v1/variants/{varA}/stock", `{"set":1000000001}`, 400, "validation_failed", "set"),
+		stock("stock: delta beyond the range", "/v1/variants/{varA}/stock", `{"delta":-1000000001}`, 400, "validation_failed", "delta"),
+		stock("stock: delta is a string", "/v1/variants/{varA}/stock", `{"delta":"1"}`, 400, "validation_failed", "delta"),
+		stock("stock: delta with a fraction", "/v1/variants/{varA}/stock", `{"delta":1.5}`, 400, "validation_failed", "delta"),
+		stock("stock: below zero", "/v1/variants/{varA}/stock", `{"delta":-11}`, 409, "conflict", ""),
+		stock("stock: unknown field", "/v1/variants/{varA}/stock", `{"add":1}`, 400, "validation_failed", "add"),
+		stock("stock: another brand's variant", "/v1/variants/{varB}/stock", `{"set":1}`, 404, "not_found", ""),
+		stock("stock: a product's id", "/v1/variants/{prdA}/stock", `{"set":1}`, 404, "not_found", ""),
+		stock("stock: unknown variant", "/v1/variants/{varNone}/stock", `{"set":1}`, 404, "not_found", ""),
+
+		// GET /v1/products and /v1/products/{id}.
+		list("list: limit=0", "?limit=0", "limit"),
+		list("list: limit=101", "?limit=101", "limit"),
+		list("list: limit=abc", "?limit=abc", "limit"),
+		list("list: limit twice", "?limit=1&limit=2", "limit"),
+		list("list: cursor that is no cursor", "?cursor=garbage", "cursor"),
+		list("list: cursor of another kind", "?cursor={varA}", "cursor"),
+		list("list: overlong cursor", "?cursor="+strings.Repeat("c", 600), "cursor"),
+		{name: "get: garbage id", method: http.MethodGet, path: "/v1/products/prd_", status: 404, code: "not_found"},
+		{name: "get: unknown id", method: http.MethodGet, path: "/v1/products/{prdNone}", status: 404, code: "not_found"},
+		{name: "get: trailing slash", method: http.MethodGet, path: "/v1/products/{prdA}/", status: 404, code: "not_found"},
+
+		// Parties and tokens.
+		party("brand: empty name", "/v1/brands", admin, `{"name":""}`, 400, "validation_failed", "name"),
+		party("brand: 10 KB name", "/v1/brands", admin, `{"name":"`+kb10+`"}`, 400, "validation_failed", "name"),
+		party("brand: name is a number", "/v1/brands", admin, `{"name":1}`, 400, "validation_failed", "name"),
+		party("brand: made by a brand", "/v1/brands", brand, `{"name":"Mine"}`, 403, "forbidden", ""),
+		party("agency: unknown field", "/v1/agencies", admin, `{"name":"X","brand_id":"b"}`, 400, "validation_failed", "brand_id"),
+		party("creator: bad handle", "/v1/creators", admin, `{"handle":"has space","display_name":"X"}`, 400, "validation_failed", "handle"),
+		party("creator: handle taken", "/v1/creators", admin, `{"handle":"creator_A","display_name":"X"}`, 409, "conflict", ""),
+		party("creator: unknown agency", "/v1/creators", admin, `{"handle":"newbie","display_name":"X","agency_id":"{agyNone}"}`, 404, "not_found", ""),
+		party("creator: a brand's id as agency", "/v1/creators", admin, `{"handle":"newbie","display_name":"X","agency_id":"{brandA}"}`, 404, "not_found", ""),
+		party("creator: in another agency", "/v1/creators", "Bearer {agency}", `{"handle":"newbie","display_name":"X","agency_id":"{agyB}"}`, 404, "not_found", ""),
+		party("token: unknown role", "/v1/tokens", admin, `{"role":"root"}`, 400, "validation_failed", "role"),
+		party("token: party of the wrong kind", "/v1/tokens", admin, `{"role":"brand","party_id":"{shpA}"}`, 400, "validation_failed", "party_id"),
+		party("token: admin with a party", "/v1/tokens", admin, `{"role":"admin","party_id":"{brandA}"}`, 400, "validation_failed", "party_id"),
+		party("token: unknown brand", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandNone}"}`, 404, "not_found", ""),
+		party("token: expiry in the past", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"2001-01-01T00:00:00Z"}`, 400, "validation_failed", "expires_at"),
+		party("token: expiry not a time", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"tomorrow"}`, 400, "validation_failed", "expires_at"),
+		party("token: agency mints a brand token", "/v1/tokens", "Bearer {agency}", `{"role":"brand","party_id":"{brandA}"}`, 403, "forbidden", ""),
+		party("token: agency mints for another's creator", "/v1/tokens", "Bearer {agency}", `{"role":"creator","party_id":"{crtB}"}`, 404, "not_found", ""),
+		party("token: creator mints", "/v1/tokens", "Bearer {creator}", `{"role":"creator","party_id":"{crtA}"}`, 403, "forbidden", ""),
+		party("shopper: bad email", "/v1/shoppers", "", `{"display_name":"Ana","email":"not-an-email"}`, 400, "validation_failed", "email"),
+		party("shopper: no display name", "/v1/shoppers", "", `{"email":"ana@example.com"}`, 400, "validation_failed", "display_name"),
+		party("shopper: expired token sent", "/v1/shoppers", "Bearer {expired}", `{"display_name":"Ana"}`, 401, "unauthenticated", ""),
+		{name: "brand: read another brand", method: http.MethodGet, path: "/v1/brands/{brandB}", auth: brand, status: 404, code: "not_found"},
+		{name: "creator: garbage id", method: http.MethodGet, path: "/v1/creators/crt_%00", auth: admin, status: 404, code: "not_found"},
+	}
+}
+
+// TestBadInput sends every malformed request of badInputs and checks its
+// exact status and code, the field it names, and that the database did not
+// change.
+func TestBadInput(t *testing.T) {
+	cases := badInputs()
+	if len(cases) < 40 {
+		t.Fatalf("only %d bad inputs; the contract asks for at least 40", len(cases))
+	}
+	w := newWorld(t)
+	a, b := w.a(), w.b()
+	now := time.Now()
+	fill := strings.NewReplacer(
+		"{admin}", w.admin,
+		"{brand}", w.token(party.RoleBrand, 0),
+		"{agency}", w.token(party.RoleAgency, 0),
+		"{creator}", w.token(party.RoleCreator, 0),
+		"{shopper}", w.token(party.RoleShopper, 0),
+		"{expired}", w.storeToken(t, party.RoleBrand, a.brand.ID, now.Add(-time.Hour)),
+		"{ghost}", w.storeToken(t, party.RoleBrand, id.New(party.PrefixBrand, now), time.Time{}),
+		"{prdA}", a.product.ID, "{prdB}", b.product.ID, "{prdNone}", id.New("prd", now),
+		"{varA}", a.product.Variants[0].ID, "{varB}", b.product.Variants[0].ID, "{varNone}", id.New("var", now),
+		"{skuA}", a.product.Variants[0].SKU,
+		"{brandA}", a.brand.ID, "{brandB}", b.brand.ID, "{brandNone}", id.New(party.PrefixBrand, now),
+		"{agyB}", b.agency.ID, "{agyNone}", id.New(party.PrefixAgency, now),
+		"{crtA}", a.creator.ID, "{crtB}", b.creator.ID, "{shpA}", a.shopper.ID,
+	)
+	names := map[string]bool{}
+	for _, tt := range cases {
+		if names[tt.name] {
+			t.Errorf("two cases named %q", tt.name)
+		}
+		names[tt.name] = true
+		t.Run(tt.name, func(t *testing.T) {
+			c := w.client(t)
+			var body any
+			if tt.body != "" {
+				body = fill.Replace(tt.body)
+			}
+			req := apitest.NewRequest(t, tt.method, fill.Replace(tt.path), "", body)
+			switch tt.ctype {
+			case "":
+				if tt.method != http.MethodGet {
+					req.Header.Set("Content-Type", "application/json")
+				}
+			case "-":
+			default:
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			if tt.auth != "" {
+				req.Header.Set("Authorization", fill.Replace(tt.auth))
+			}
+			before := w.snapshot(t)
+			res := c.Do(req).Want(tt.status)
+			p := res.Problem()
+			if p.Code != tt.code {
+				t.Errorf("code %s, want %s (%s)", p.Code, tt.code, p.Detail)
+			}
+			if tt.field != "" && !slices.ContainsFunc(p.Errors, func(e apitest.FieldError) bool { return e.Field == tt.field }) {
+				t.Errorf("errors %+v do not name %s", p.Errors, tt.field)
+			}
+			if tt.status == 400 && len(p.Errors) == 0 {
+				t.Errorf("a validation problem without field errors")
+			}
+			if after := w.snapshot(t); !maps.Equal(before, after) {
+				t.Errorf("the database changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}

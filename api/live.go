@@ -1,0 +1,360 @@
+//go:build livewip
+
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/streaming/hub"
+)
+
+// streamJSON is the contract's Stream object.
+type streamJSON struct {
+	ID          string            `json:"id"`
+	CreatorID   string            `json:"creator_id"`
+	Title       string            `json:"title"`
+	Currency    string            `json:"currency"`
+	Status      live.Status       `json:"status"`
+	PlaybackURL string            `json:"playback_url"`
+	ScheduledAt *time.Time        `json:"scheduled_at"`
+	StartedAt   *time.Time        `json:"started_at"`
+	EndedAt     *time.Time        `json:"ended_at"`
+	Pins        []live.PinPayload `json:"pins"`
+	Viewers     int               `json:"viewers"`
+}
+
+func toStreamJSON(st live.Stream, pins []live.Pin, viewers int) streamJSON {
+	out := streamJSON{ID: st.ID, CreatorID: st.CreatorID, Title: st.Title, Currency: st.Currency, Status: st.Status,
+		PlaybackURL: st.PlaybackURL, ScheduledAt: st.ScheduledAt, StartedAt: st.StartedAt, EndedAt: st.EndedAt,
+		Pins: make([]live.PinPayload, len(pins)), Viewers: viewers}
+	for i, p := range pins {
+		out.Pins[i] = live.PinPayloadOf(p)
+	}
+	return out
+}
+
+type createStreamRequest struct {
+	CreatorID   string     `json:"creator_id"`
+	Title       string     `json:"title"`
+	Currency    string     `json:"currency"`
+	PlaybackURL string     `json:"playback_url"`
+	ScheduledAt *time.Time `json:"scheduled_at"`
+}
+
+func (s *server) createStream(c *gin.Context) error {
+	var req createStreamRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	st, err := s.live.CreateStream(c.Request.Context(), principal(c), live.NewStream{
+		CreatorID: req.CreatorID, Title: req.Title, Currency: req.Currency, PlaybackURL: req.PlaybackURL, ScheduledAt: req.ScheduledAt,
+	})
+	if err != nil {
+		return err
+	}
+	c.Header("Location", "/v1/streams/"+st.ID)
+	return reply(c, http.StatusCreated, toStreamJSON(st, nil, 0))
+}
+
+// streamView loads a stream with its pins and current viewers.
+func (s *server) streamView(ctx context.Context, streamID string) (streamJSON, error) {
+	st, pins, err := s.live.GetStream(ctx, streamID)
+	if err != nil {
+		return streamJSON{}, err
+	}
+	viewers, err := s.presence.Viewers(ctx, st.ID)
+	if err != nil {
+		return streamJSON{}, err
+	}
+	return toStreamJSON(st, pins, viewers), nil
+}
+
+func (s *server) getStream(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	view, err := s.streamView(c.Request.Context(), streamID)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, view)
+}
+
+func (s *server) startStream(c *gin.Context) error {
+	return s.streamTransition(c, s.live.StartStream)
+}
+
+func (s *server) endStream(c *gin.Context) error {
+	return s.streamTransition(c, s.live.EndStream)
+}
+
+func (s *server) streamTransition(c *gin.Context, change func(context.Context, party.Principal, string) (live.Stream, error)) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	if _, err := change(c.Request.Context(), principal(c), streamID); err != nil {
+		return err
+	}
+	view, err := s.streamView(c.Request.Context(), streamID)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, view)
+}
+
+type lineupRequest struct {
+	ProductID     string `json:"product_id"`
+	CommissionBPS *int   `json:"commission_bps"`
+}
+
+type lineupJSON struct {
+	StreamID      string `json:"stream_id"`
+	ProductID     string `json:"product_id"`
+	BrandID       string `json:"brand_id"`
+	CommissionBPS int    `json:"commission_bps"`
+}
+
+func toLineupJSON(it live.LineupItem) lineupJSON {
+	return lineupJSON{StreamID: it.StreamID, ProductID: it.ProductID, BrandID: it.BrandID, CommissionBPS: it.CommissionBPS}
+}
+
+func (s *server) addToLineup(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	var req lineupRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.CommissionBPS == nil {
+		return errs.Invalid("commission_bps", "is required")
+	}
+	it, err := s.live.AddToLineup(c.Request.Context(), principal(c), streamID, req.ProductID, *req.CommissionBPS)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusCreated, toLineupJSON(it))
+}
+
+func (s *server) listLineup(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	items, err := s.live.Lineup(c.Request.Context(), streamID)
+	if err != nil {
+		return err
+	}
+	out := make([]lineupJSON, len(items))
+	for i, it := range items {
+		out[i] = toLineupJSON(it)
+	}
+	return replyList(c, out, "")
+}
+
+type flashRequest struct {
+	Price         *money.Money `json:"price"`
+	Quantity      int64        `json:"quantity"`
+	PerBuyerLimit int64        `json:"per_buyer_limit"`
+	EndsAt        *time.Time   `json:"ends_at"`
+}
+
+type pinRequest struct {
+	ProductID string        `json:"product_id"`
+	Flash     *flashRequest `json:"flash"`
+}
+
+func (s *server) pinProduct(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	var req pinRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	in := live.NewPin{ProductID: req.ProductID}
+	if f := req.Flash; f != nil {
+		var v errs.Validator
+		v.Check(f.Price != nil, "flash.price", "is required")
+		v.Check(f.EndsAt != nil, "flash.ends_at", "is required")
+		if err := v.Err(); err != nil {
+			return err
+		}
+		in.Flash = &live.NewFlash{Price: *f.Price, Quantity: f.Quantity, PerBuyerLimit: f.PerBuyerLimit, EndsAt: *f.EndsAt}
+	}
+	pin, err := s.live.PinProduct(c.Request.Context(), principal(c), streamID, in)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusCreated, live.PinPayloadOf(pin))
+}
+
+func (s *server) unpin(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	pinID, err := pathID(c, "pin_id", live.PrefixPin)
+	if err != nil {
+		return err
+	}
+	if err := s.live.Unpin(c.Request.Context(), principal(c), streamID, pinID); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+type timelineEntryJSON struct {
+	Type     string          `json:"type"`
+	At       time.Time       `json:"at"`
+	OffsetMS int64           `json:"offset_ms"`
+	Pin      live.PinPayload `json:"pin"`
+}
+
+func (s *server) timeline(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	entries, err := s.live.Timeline(c.Request.Context(), streamID)
+	if err != nil {
+		return err
+	}
+	out := make([]timelineEntryJSON, len(entries))
+	for i, e := range entries {
+		out[i] = timelineEntryJSON{Type: e.Type, At: e.At, OffsetMS: e.OffsetMS, Pin: live.PinPayloadOf(e.Pin)}
+	}
+	return reply(c, http.StatusOK, struct {
+		Data []timelineEntryJSON `json:"data"`
+	}{out})
+}
+
+// streamEvents serves the stream's Server-Sent Events: a snapshot (the
+// Stream) first, then live events; Last-Event-ID resumes.
+func (s *server) streamEvents(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	if _, _, err := s.live.GetStream(ctx, streamID); err != nil {
+		return err
+	}
+	s.presence.Saw(streamID, viewerKey(c))
+	return s.hub.Serve(c.Writer, c.Request, streamID, func(ctx context.Context) (hub.Event, error) {
+		view, err := s.streamView(ctx, streamID)
+		return hub.Event{Type: "snapshot", Data: view}, err
+	})
+}
+
+// viewerKey identifies a viewer across visits for unique-viewer counts: the
+// shopper, or a hash of the anonymous viewer's address and browser.
+func viewerKey(c *gin.Context) string {
+	if p := principal(c); p.PartyID != "" {
+		return p.PartyID
+	}
+	h := sha256.Sum256([]byte(c.ClientIP() + "\x00" + c.Request.UserAgent()))
+	return "anon_" + hex.EncodeToString(h[:12])
+}
+
+type chatRequest struct {
+	Text string `json:"text"`
+}
+
+func (s *server) postChat(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	var req chatRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	msg, err := s.room.Chat(c.Request.Context(), principal(c), streamID, req.Text)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusCreated, live.ChatPayloadOf(msg))
+}
+
+func (s *server) deleteChat(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	msgID, err := pathID(c, "message_id", live.PrefixMessage)
+	if err != nil {
+		return err
+	}
+	if err := s.room.DeleteMessage(c.Request.Context(), principal(c), streamID, msgID); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+type muteRequest struct {
+	ShopperID string `json:"shopper_id"`
+}
+
+func (s *server) muteShopper(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	var req muteRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.room.Mute(c.Request.Context(), principal(c), streamID, req.ShopperID); err != nil {
+		return err
+	}
+	return reply(c, http.StatusCreated, gin.H{"stream_id": streamID, "shopper_id": req.ShopperID})
+}
+
+func (s *server) unmuteShopper(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	shopperID, err := pathID(c, "shopper_id", party.PrefixShopper)
+	if err != nil {
+		return err
+	}
+	if err := s.room.Unmute(c.Request.Context(), principal(c), streamID, shopperID); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+type likesRequest struct {
+	Count int `json:"count"`
+}
+
+func (s *server) postLikes(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	var req likesRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.room.Like(c.Request.Context(), principal(c), streamID, req.Count); err != nil {
+		return err
+	}
+	return reply(c, http.StatusAccepted, gin.H{"stream_id": streamID, "count": req.Count})
+}

@@ -1,0 +1,197 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"gorm.io/gorm"
+
+	"github.com/daihuo/daihuo/api/apitest"
+	"github.com/daihuo/daihuo/domain/catalog"
+	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/storage"
+	"github.com/daihuo/daihuo/storage/storagetest"
+)
+
+func TestMain(m *testing.M) { storagetest.Main(m) }
+
+// world is the api on a fresh Postgres database, wired as main wires it,
+// with an admin and two tenants of every role: tenants[0] is tenant A,
+// tenants[1] tenant B. Each tenant's agency manages its creator, and each
+// brand has one product with two variants.
+type world struct {
+	db       *gorm.DB
+	handler  http.Handler
+	doc      *openapi3.T
+	parties  *party.Service
+	catalog  *catalog.Service
+	tokens   *storage.TokenStore
+	admin    string // an admin token
+	tenants  [2]tenant
+	logs     *logBuffer
+	sequence atomic.Int64
+}
+
+// tenant is one tenant's parties, their tokens and the brand's product.
+type tenant struct {
+	brand   party.Brand
+	agency  party.Agency
+	creator party.Creator
+	shopper party.Shopper
+	product catalog.Product
+	tokens  map[party.Role]string
+}
+
+// newWorld builds a world on a new database; it lives until t ends.
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := storagetest.NewDB(t)
+	now := func() time.Time { return time.Now().UTC() }
+	tx := storage.NewTransactor(db)
+	w := &world{
+		db:      db,
+		parties: party.NewService(storage.NewPartyStore(db), storage.NewTokenStore(db), tx, now),
+		catalog: catalog.NewService(storage.NewCatalogStore(db), now),
+		tokens:  storage.NewTokenStore(db),
+		logs:    &logBuffer{},
+	}
+	w.handler = New(Deps{
+		Logger:  slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Auth:    w.parties,
+		Parties: w.parties,
+		Catalog: w.catalog,
+	})
+	w.doc = apitest.LoadSpec(t, OpenAPI())
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.logs.mu.Lock()
+			t.Logf("server log:\n%s", w.logs.buf.String())
+			w.logs.mu.Unlock()
+		}
+	})
+
+	admin := party.Principal{Role: party.RoleAdmin}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("build world: %v", err)
+		}
+	}
+	tok, err := w.parties.CreateToken(ctx, admin, party.RoleAdmin, "")
+	must(err)
+	w.admin = tok.Token
+	for i, name := range []string{"A", "B"} {
+		tn := &w.tenants[i]
+		tn.tokens = map[party.Role]string{party.RoleAdmin: w.admin}
+		tn.brand, err = w.parties.CreateBrand(ctx, admin, "Brand "+name)
+		must(err)
+		tn.agency, err = w.parties.CreateAgency(ctx, admin, "Agency "+name)
+		must(err)
+		tn.creator, err = w.parties.CreateCreator(ctx, admin, party.NewCreator{
+			Handle: "creator_" + name, DisplayName: "Creator " + name, AgencyID: tn.agency.ID,
+		})
+		must(err)
+		var st party.IssuedToken
+		tn.shopper, st, err = w.parties.CreateShopper(ctx, party.Principal{}, party.NewShopper{DisplayName: "Shopper " + name})
+		must(err)
+		tn.tokens[party.RoleShopper] = st.Token
+		for role, partyID := range map[party.Role]string{
+			party.RoleBrand: tn.brand.ID, party.RoleAgency: tn.agency.ID, party.RoleCreator: tn.creator.ID,
+		} {
+			tok, err := w.parties.CreateToken(ctx, admin, role, partyID)
+			must(err)
+			tn.tokens[role] = tok.Token
+		}
+		tn.product, err = w.catalog.CreateProduct(ctx, party.Principal{Role: party.RoleBrand, PartyID: tn.brand.ID}, catalog.NewProduct{
+			Title: "Silk scarf " + name,
+			Variants: []catalog.NewVariant{
+				{SKU: "SCARF-" + name + "-S", Title: "Small", Price: money.Money{Amount: 4900, Currency: "EUR"}, Stock: 10},
+				{SKU: "SCARF-" + name + "-L", Title: "Large", Price: money.Money{Amount: 5900, Currency: "EUR"}, Stock: 5},
+			},
+		})
+		must(err)
+	}
+	return w
+}
+
+// client returns an apitest client of the world for t.
+func (w *world) client(t testing.TB) *apitest.Client {
+	t.Helper()
+	return apitest.New(t, w.handler, w.doc)
+}
+
+// a is tenant A.
+func (w *world) a() *tenant { return &w.tenants[0] }
+
+// b is tenant B.
+func (w *world) b() *tenant { return &w.tenants[1] }
+
+// token returns the token of role in tenant i (0: A, 1: B); admins have
+// one token for both.
+func (w *world) token(r party.Role, i int) string { return w.tenants[i].tokens[r] }
+
+// unique returns prefix followed by a number never returned before in this
+// world, for handles, names and SKUs.
+func (w *world) unique(prefix string) string {
+	return prefix + strconv.FormatInt(w.sequence.Add(1), 10)
+}
+
+// storeToken stores a token directly, bypassing the service's rules, so a
+// test can hold tokens the api would never issue: expired, or acting for a
+// party that does not exist.
+func (w *world) storeToken(t testing.TB, role party.Role, partyID string, expiresAt time.Time) string {
+	t.Helper()
+	now := time.Now().UTC()
+	plain := w.unique(party.TokenPrefix + "test-")
+	err := w.tokens.CreateToken(context.Background(), party.Token{
+		ID: id.New(party.PrefixToken, now), Hash: party.HashToken(plain), Role: role, PartyID: partyID,
+		CreatedAt: now, ExpiresAt: expiresAt,
+	})
+	if err != nil {
+		t.Fatalf("store token: %v", err)
+	}
+	return plain
+}
+
+// snapshotTables are the tables the parties and catalog routes write, with
+// the columns that define their state (a token's last use changes on every
+// authentication and is left out).
+func snapshotTables() []struct{ table, columns string } {
+	return []struct{ table, columns string }{
+		{"brands", "*"},
+		{"agencies", "*"},
+		{"creators", "*"},
+		{"shoppers", "*"},
+		{"tokens", "id, hash, role, party_id, created_at, expires_at"},
+		{"products", "*"},
+		{"variants", "*"},
+		{"outbox", "*"},
+	}
+}
+
+// snapshot returns each table's row count and a hash of its rows, to prove
+// that a request changed nothing.
+func (w *world) snapshot(t testing.TB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, st := range snapshotTables() {
+		var v string
+		q := fmt.Sprintf(`SELECT count(*) || ':' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '')
+			FROM (SELECT %s FROM %s) r`, st.columns, st.table)
+		if err := w.db.Raw(q).Scan(&v).Error; err != nil {
+			t.Fatalf("snapshot %s: %v", st.table, err)
+		}
+		out[st.table] = v
+	}
+	return out
+}
