@@ -77,6 +77,19 @@ func decodeStrict(data []byte, dst any) error {
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		return errs.Invalid(bodyField, "must not be null")
 	}
+	// encoding/json matches keys case-insensitively ("TITLE" fills Title);
+	// the contract's field names are exact, so any other spelling is unknown.
+	unknown := ""
+	walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+		if v.key && v.unknown {
+			unknown = v.path
+			return true
+		}
+		return false
+	})
+	if unknown != "" {
+		return errs.Invalid(unknown, "is not a known field")
+	}
 	return nil
 }
 
@@ -275,9 +288,8 @@ func deref(t reflect.Type) reflect.Type {
 }
 
 // fieldType returns the type a key decodes into inside a value of type t.
-// known is false only when t is a struct with no field for the key, the
-// way encoding/json matches them (tag name, else field name; exact, then
-// case-insensitive; through embedded structs).
+// known is false only when t is a struct with no field named exactly key
+// (tag name, else field name; through embedded structs).
 func fieldType(t reflect.Type, key string) (ft reflect.Type, known bool) {
 	if t == nil {
 		return nil, true
@@ -286,10 +298,7 @@ func fieldType(t reflect.Type, key string) (ft reflect.Type, known bool) {
 	case reflect.Map:
 		return deref(t.Elem()), true
 	case reflect.Struct:
-		if f, ok := jsonField(t, key, false); ok {
-			return deref(f.Type), true
-		}
-		if f, ok := jsonField(t, key, true); ok {
+		if f, ok := jsonField(t, key); ok {
 			return deref(f.Type), true
 		}
 		return nil, false
@@ -298,7 +307,7 @@ func fieldType(t reflect.Type, key string) (ft reflect.Type, known bool) {
 }
 
 // jsonField finds the field of struct t that key names.
-func jsonField(t reflect.Type, key string, fold bool) (reflect.StructField, bool) {
+func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -312,7 +321,7 @@ func jsonField(t reflect.Type, key string, fold bool) (reflect.StructField, bool
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				if ef, ok := jsonField(et, key, fold); ok {
+				if ef, ok := jsonField(et, key); ok {
 					return ef, true
 				}
 				continue
@@ -324,7 +333,7 @@ func jsonField(t reflect.Type, key string, fold bool) (reflect.StructField, bool
 		if name == "" {
 			name = f.Name
 		}
-		if name == key || (fold && strings.EqualFold(name, key)) {
+		if name == key {
 			return f, true
 		}
 	}

@@ -26,7 +26,8 @@ func TestBindJSON(t *testing.T) {
 	}{
 		{"valid", "application/json", `{"title":"t","variants":[{"sku":"a","stock":1,"price":{"amount":1999,"currency":"EUR"}}]}`, 200, "", ""},
 		{"charset utf-8 is fine", "application/json; charset=UTF-8", `{"title":"t"}`, 200, "", ""},
-		{"field names match like encoding/json", "application/json", `{"TITLE":"t"}`, 200, "", ""},
+		{"field names are exact", "application/json", `{"TITLE":"t"}`, 400, "TITLE", "is not a known field"},
+		{"exact name inside an array", "application/json", `{"variants":[{"SKU":"a"}]}`, 400, "variants[0].SKU", "is not a known field"},
 		{"unknown field", "application/json", `{"title":"t","colour":"red"}`, 400, "colour", "is not a known field"},
 		{"unknown nested field", "application/json", `{"variants":[{"sku":"a"},{"sku":"b","price":{"amount":1,"cents":2}}]}`, 400, "variants[1].price.cents", "is not a known field"},
 		{"known name elsewhere, unknown here", "application/json", `{"title":"t","variants":[{"title":"x"}]}`, 400, "variants[0].title", "is not a known field"},
