@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/text"
 )
 
 // The id prefixes of the catalog.
@@ -109,37 +109,10 @@ type StockLevel struct {
 	StockAvailable int64
 }
 
-// normalizeTitle trims a title and checks it: valid UTF-8, no control
-// characters, 1–MaxTitleLen characters.
-func normalizeTitle(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		return "", errs.Invalid(field, "must be valid UTF-8")
-	case s == "":
-		return "", errs.Invalid(field, "must not be empty")
-	case utf8.RuneCountInString(s) > MaxTitleLen:
-		return "", errs.Invalid(field, "must be at most %d characters", MaxTitleLen)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return "", errs.Invalid(field, "must not contain control characters")
-	}
-	return s, nil
-}
+func normalizeTitle(field, s string) (string, error) { return text.Line(field, s, MaxTitleLen) }
 
-// normalizeDescription trims a description and checks it: valid UTF-8, at
-// most MaxDescriptionLen characters, no control characters but newlines and
-// tabs. It may be empty.
 func normalizeDescription(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		return "", errs.Invalid("description", "must be valid UTF-8")
-	case utf8.RuneCountInString(s) > MaxDescriptionLen:
-		return "", errs.Invalid("description", "must be at most %d characters", MaxDescriptionLen)
-	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }) >= 0:
-		return "", errs.Invalid("description", "must not contain control characters other than newlines and tabs")
-	}
-	return s, nil
+	return text.Block("description", s, MaxDescriptionLen, false)
 }
 
 // normalizeImageURL trims an image URL and checks it is empty or an absolute

@@ -7,12 +7,11 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/text"
 )
 
 // The id prefixes of the live room.
@@ -169,9 +168,9 @@ type NewFlash struct {
 
 func (in *NewStream) normalize(now time.Time) error {
 	var v errs.Validator
-	in.Title = strings.TrimSpace(in.Title)
-	v.Check(utf8.ValidString(in.Title) && !hasControl(in.Title), "title", "must be valid text without control characters")
-	v.Check(in.Title != "" && utf8.RuneCountInString(in.Title) <= MaxTitleLen, "title", "must be 1 to %d characters", MaxTitleLen)
+	title, err := text.Line("title", in.Title, MaxTitleLen)
+	v.Add("", err)
+	in.Title = title
 	v.Check(money.Known(in.Currency), "currency", "must be a supported ISO 4217 currency code such as EUR or JPY")
 	in.PlaybackURL = strings.TrimSpace(in.PlaybackURL)
 	v.Check(in.PlaybackURL == "" || validURL(in.PlaybackURL), "playback_url", "must be an absolute http(s) URL of at most %d bytes", MaxPlaybackURLLen)
@@ -207,8 +206,4 @@ func validURL(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, unicode.IsControl)
 }

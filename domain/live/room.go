@@ -6,12 +6,12 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/domain/id"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/domain/text"
 )
 
 // The event types of the room, on event.TopicLive keyed by stream id.
@@ -202,23 +202,20 @@ func (r *Room) Chat(ctx context.Context, p party.Principal, streamID, text strin
 
 // checkText trims a message and refuses empty, oversized, non-text or
 // blocked content.
-func (r *Room) checkText(text string) (string, error) {
-	text = strings.TrimSpace(text)
-	switch {
-	case !utf8.ValidString(text) || strings.ContainsFunc(text, func(c rune) bool { return unicode.IsControl(c) && c != '\n' }):
-		return "", errs.Invalid("text", "must be valid text without control characters")
-	case text == "" || utf8.RuneCountInString(text) > MaxChatLen:
-		return "", errs.Invalid("text", "must be 1 to %d characters", MaxChatLen)
+func (r *Room) checkText(msg string) (string, error) {
+	msg, err := text.Line("text", msg, MaxChatLen)
+	if err != nil {
+		return "", err
 	}
 	if len(r.blocked) > 0 {
-		words := strings.FieldsFunc(strings.ToLower(text), func(c rune) bool { return !unicode.IsLetter(c) && !unicode.IsNumber(c) })
+		words := strings.FieldsFunc(strings.ToLower(msg), func(c rune) bool { return !unicode.IsLetter(c) && !unicode.IsNumber(c) })
 		for _, w := range words {
 			if r.blocked[w] {
 				return "", errs.Invalid("text", "contains a word that is not allowed in chat")
 			}
 		}
 	}
-	return text, nil
+	return msg, nil
 }
 
 // canModerate reports whether p moderates the stream: its host, the host's

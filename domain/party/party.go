@@ -4,10 +4,9 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/text"
 )
 
 // The id prefixes of parties and tokens (id.New(PrefixBrand, t) → "brd_…").
@@ -86,20 +85,7 @@ func PrefixFor(r Role) (string, bool) {
 // NormalizeName trims a name and checks it: valid UTF-8, no control
 // characters, 1–MaxNameLen characters. It returns the trimmed name or a
 // validation error on field.
-func NormalizeName(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		return "", errs.Invalid(field, "must be valid UTF-8")
-	case s == "":
-		return "", errs.Invalid(field, "must not be empty")
-	case utf8.RuneCountInString(s) > MaxNameLen:
-		return "", errs.Invalid(field, "must be at most %d characters", MaxNameLen)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return "", errs.Invalid(field, "must not contain control characters")
-	}
-	return s, nil
-}
+func NormalizeName(field, s string) (string, error) { return text.Line(field, s, MaxNameLen) }
 
 // NormalizeHandle trims and lower-cases a creator handle and checks it
 // against ^[a-z0-9_.]{2,32}$; it returns a validation error on field "handle".
