@@ -1,0 +1,432 @@
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/domain/payment"
+)
+
+// Config tunes the order service; zero values take the defaults named
+// beside them.
+type Config struct {
+	// ReservationTTL is how long an unpaid order holds its stock before it
+	// expires (10 min).
+	ReservationTTL time.Duration
+	// SweepInterval is how often RunExpiry looks for due work (1 s).
+	SweepInterval time.Duration
+	// SweepBatch is how many orders, reservations or refunds one
+	// transaction of the sweep handles (100).
+	SweepBatch int
+	// OrphanGrace is how long after its expiry a reservation that never got
+	// an order is given back (1 min): a margin over the time between a
+	// reservation and its order's insert.
+	OrphanGrace time.Duration
+	// RefundRetryAfter is how old a pending refund is before the sweep asks
+	// the provider again (30 s).
+	RefundRetryAfter time.Duration
+	// CleanupTimeout bounds the clean-up (releasing stock, cancelling an
+	// intent) after a caller gave up (10 s).
+	CleanupTimeout time.Duration
+	// Logger reports best-effort failures; nil discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReservationTTL, 10*time.Minute)
+	def(&c.SweepInterval, time.Second)
+	def(&c.OrphanGrace, time.Minute)
+	def(&c.RefundRetryAfter, 30*time.Second)
+	def(&c.CleanupTimeout, 10*time.Second)
+	if c.SweepBatch <= 0 {
+		c.SweepBatch = 100
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Service places, pays, cancels, expires and refunds orders. Who may act is
+// checked here: objects the caller may not see answer errs.ErrNotFound.
+type Service struct {
+	store    Store
+	reserver Reserver
+	gateway  PaymentGateway
+	pub      Publisher
+	tx       Transactor
+	now      func() time.Time
+	cfg      Config
+	log      *slog.Logger
+}
+
+// NewService returns an order Service; now is the clock.
+func NewService(store Store, reserver Reserver, gateway PaymentGateway, pub Publisher, tx Transactor, now func() time.Time, cfg Config) *Service {
+	cfg = cfg.withDefaults()
+	return &Service{store: store, reserver: reserver, gateway: gateway, pub: pub, tx: tx, now: now, cfg: cfg, log: cfg.Logger}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// ReservationTTL returns how long an unpaid order holds its stock.
+func (s *Service) ReservationTTL() time.Duration { return s.cfg.ReservationTTL }
+
+// cleanupCtx returns a context for clean-up that outlives a caller who gave up.
+func (s *Service) cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CleanupTimeout)
+}
+
+// PlaceOrder prices a shopper's order on the server, reserves its stock,
+// opens its payment intent and records it, answering the pending order with
+// the intent's client secret. Flash lines are reserved first (they are the
+// likeliest to be sold out); when any line cannot be served, every line
+// already reserved is given back. When the provider cannot be reached the
+// answer is ErrPaymentUnavailable and nothing is kept.
+func (s *Service) PlaceOrder(ctx context.Context, p party.Principal, in NewOrder) (Order, error) {
+	if p.Role != party.RoleShopper || p.PartyID == "" {
+		return Order{}, errs.ErrForbidden
+	}
+	in, err := in.Validate()
+	if err != nil {
+		return Order{}, err
+	}
+	if in.IdempotencyKey != "" {
+		o, err := s.store.FindByIdempotencyKey(ctx, p.PartyID, in.IdempotencyKey)
+		if err == nil {
+			return o, nil
+		}
+		if !errors.Is(err, errs.ErrNotFound) {
+			return Order{}, fmt.Errorf("place order: %w", err)
+		}
+	}
+	now := s.clock()
+	o, reqs, err := s.price(ctx, p.PartyID, in, now)
+	if err != nil {
+		return Order{}, err
+	}
+	for _, req := range reqs {
+		if err := s.reserver.Reserve(ctx, req); err != nil {
+			s.releaseAfterFailure(ctx, o.ID)
+			return Order{}, fmt.Errorf("reserve stock: %w", err)
+		}
+	}
+	intent, err := s.gateway.CreateIntent(ctx, payment.IntentRequest{
+		Amount:         o.Total,
+		IdempotencyKey: "daihuo-order-" + o.ID,
+		Description:    "daihuo order " + o.ID,
+		Metadata:       map[string]string{"kind": "order", "order_id": o.ID},
+	})
+	if err != nil {
+		s.releaseAfterFailure(ctx, o.ID)
+		var ve *errs.ValidationError
+		switch {
+		case ctx.Err() != nil:
+			return Order{}, fmt.Errorf("create payment intent: %w", ctx.Err())
+		case errors.As(err, &ve):
+			return Order{}, errs.Invalid("items", "the order total cannot be paid through the payment provider (%v)", err)
+		}
+		return Order{}, fmt.Errorf("%w (create payment intent: %v)", ErrPaymentUnavailable, err)
+	}
+	provider := intent.Provider
+	if provider == "" {
+		provider = s.gateway.Name()
+	}
+	o.Payment = Payment{Provider: provider, IntentID: intent.ID, ClientSecret: intent.ClientSecret}
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		n, err := s.store.AttachReservations(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if n != len(o.Items) {
+			return ErrReservationLost
+		}
+		if err := s.store.InsertOrder(ctx, o); err != nil {
+			return err
+		}
+		ev, err := createdEvent(o)
+		if err != nil {
+			return err
+		}
+		return s.pub.Publish(ctx, ev)
+	})
+	if err != nil {
+		s.releaseAfterFailure(ctx, o.ID)
+		s.cancelIntent(ctx, o)
+		if errors.Is(err, ErrDuplicateOrder) {
+			return s.store.FindByIdempotencyKey(ctx, p.PartyID, in.IdempotencyKey)
+		}
+		return Order{}, fmt.Errorf("record order: %w", err)
+	}
+	return o, nil
+}
+
+// price builds the pending order from the server's prices and the
+// reservations it needs: one for the flash lines of the pin, one per other line.
+func (s *Service) price(ctx context.Context, shopperID string, in NewOrder, now time.Time) (Order, []ReserveRequest, error) {
+	ids := make([]string, len(in.Items))
+	for i, it := range in.Items {
+		ids[i] = it.VariantID
+	}
+	co, err := s.store.LoadCheckout(ctx, in.StreamID, in.PinID, ids)
+	if errors.Is(err, errs.ErrNotFound) {
+		return Order{}, nil, errs.Invalid("stream_id", "no such stream")
+	}
+	if err != nil {
+		return Order{}, nil, fmt.Errorf("load checkout: %w", err)
+	}
+	if co.Stream.Status != live.StatusLive {
+		return Order{}, nil, ErrStreamNotLive
+	}
+	var flash *live.Flash
+	if in.PinID != "" {
+		if co.Pin == nil {
+			return Order{}, nil, errs.Invalid("pin_id", "no such pin in this stream")
+		}
+		if f := co.Pin.Flash; f != nil {
+			if !co.Pin.Active() || !now.Before(f.EndsAt) {
+				return Order{}, nil, ErrFlashEnded
+			}
+			if f.Remaining <= 0 {
+				return Order{}, nil, ErrSoldOut
+			}
+			flash = f
+		}
+	}
+	o := Order{
+		ID: id.New(PrefixOrder, now), ShopperID: shopperID, StreamID: co.Stream.ID, PinID: in.PinID,
+		CreatorID: co.Stream.CreatorID, AgencyID: co.Stream.AgencyID, Status: StatusPendingPayment,
+		Items: make([]Item, len(in.Items)), Shipping: in.Shipping, IdempotencyKey: in.IdempotencyKey,
+		ExpiresAt: now.Add(s.cfg.ReservationTTL), CreatedAt: now, UpdatedAt: now,
+	}
+	flashReq := ReserveRequest{OrderID: o.ID, ShopperID: shopperID, PinID: in.PinID, ExpiresAt: o.ExpiresAt}
+	var reqs []ReserveRequest
+	var v errs.Validator
+	for i, ni := range in.Items {
+		field := fmt.Sprintf("items[%d].variant_id", i)
+		vr, ok := co.Variants[ni.VariantID]
+		if !v.Check(ok, field, "no such variant") {
+			continue
+		}
+		li, ok := co.Lineup[vr.ProductID]
+		if !v.Check(ok, field, "is not in the stream's line-up") {
+			continue
+		}
+		it := Item{VariantID: vr.ID, ProductID: vr.ProductID, BrandID: vr.BrandID, Quantity: ni.Quantity,
+			UnitPrice: vr.Price, CommissionBPS: li.CommissionBPS}
+		line := ReserveLine{VariantID: vr.ID, Quantity: ni.Quantity}
+		if flash != nil && vr.ProductID == co.Pin.ProductID {
+			it.UnitPrice, it.Flash = flash.Price, true
+			flashReq.Lines = append(flashReq.Lines, line)
+		} else {
+			reqs = append(reqs, ReserveRequest{OrderID: o.ID, ShopperID: shopperID, Lines: []ReserveLine{line}, ExpiresAt: o.ExpiresAt})
+		}
+		o.Items[i] = it
+	}
+	if err := v.Err(); err != nil {
+		return Order{}, nil, err
+	}
+	cur := co.Stream.Currency
+	o.Total = money.Zero(cur)
+	var flashUnits int64
+	for _, it := range o.Items {
+		if it.UnitPrice.Currency != cur {
+			return Order{}, nil, ErrCurrencyMismatch
+		}
+		sub, err := it.UnitPrice.Mul(it.Quantity)
+		if err == nil {
+			o.Total, err = o.Total.Add(sub)
+		}
+		if err != nil {
+			return Order{}, nil, errs.Invalid("items", "the order total must be at most %s", money.Money{Amount: money.MaxAmount, Currency: cur})
+		}
+		if it.Flash {
+			flashUnits += it.Quantity
+		}
+	}
+	if flash != nil && flash.PerBuyerLimit > 0 && flashUnits > flash.PerBuyerLimit {
+		return Order{}, nil, ErrLimitExceeded
+	}
+	o.Paid, o.Refunded = money.Zero(cur), money.Zero(cur)
+	if len(flashReq.Lines) > 0 {
+		reqs = append([]ReserveRequest{flashReq}, reqs...)
+	}
+	return o, reqs, nil
+}
+
+// releaseAfterFailure gives back whatever stock the order took, even when
+// the caller has gone.
+func (s *Service) releaseAfterFailure(ctx context.Context, orderID string) {
+	ctx, cancel := s.cleanupCtx(ctx)
+	defer cancel()
+	if err := s.store.ReleaseReservations(ctx, orderID); err != nil {
+		// The orphan sweep gives it back after the TTL.
+		s.log.Warn("release reservations of a failed order", "order_id", orderID, "error", err)
+	}
+}
+
+// cancelIntent cancels the order's intent, best effort: when the provider
+// says it already succeeded, the success webhook refunds the payment.
+func (s *Service) cancelIntent(ctx context.Context, o Order) {
+	if o.Payment.IntentID == "" {
+		return
+	}
+	ctx, cancel := s.cleanupCtx(ctx)
+	defer cancel()
+	if _, err := s.gateway.CancelIntent(ctx, o.Payment.IntentID); err != nil {
+		var e *errs.Error
+		if !errors.As(err, &e) || e.Code != errs.CodeInvalidState {
+			s.log.Warn("cancel payment intent", "order_id", o.ID, "intent_id", o.Payment.IntentID, "error", err)
+		}
+	}
+}
+
+// closeUnpaid closes pending orders as cancelled or expired, gives their
+// stock back (in one call, so rows are locked in one global order) and
+// records the events, in the caller's transaction.
+func (s *Service) closeUnpaid(ctx context.Context, orders []Order, status Status, reason string, now time.Time) error {
+	ids := make([]string, len(orders))
+	evs := make([]event.Event, len(orders))
+	for i := range orders {
+		o := &orders[i]
+		o.Status, o.CloseReason, o.ClosedAt, o.UpdatedAt = status, reason, &now, now
+		if err := s.store.UpdateOrder(ctx, *o); err != nil {
+			return err
+		}
+		ev, err := cancelledEvent(*o)
+		if err != nil {
+			return err
+		}
+		ids[i], evs[i] = o.ID, ev
+	}
+	if err := s.store.ReleaseReservations(ctx, ids...); err != nil {
+		return err
+	}
+	return s.pub.Publish(ctx, evs...)
+}
+
+// Cancel cancels a pending order of the calling shopper: its stock goes back
+// at once and its payment intent is cancelled. Another shopper's order
+// answers errs.ErrNotFound; an order no longer pending ErrNotPending.
+func (s *Service) Cancel(ctx context.Context, p party.Principal, orderID string) (Order, error) {
+	if p.Role != party.RoleShopper {
+		return Order{}, errs.ErrForbidden
+	}
+	if !id.Valid(PrefixOrder, orderID) {
+		return Order{}, errs.ErrNotFound
+	}
+	var o Order
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if o, err = s.store.LockOrder(ctx, orderID); err != nil {
+			return err
+		}
+		if !p.IsShopper(o.ShopperID) {
+			return errs.ErrNotFound
+		}
+		if !o.Pending() {
+			return ErrNotPending
+		}
+		closed := []Order{o}
+		if err := s.closeUnpaid(ctx, closed, StatusCancelled, ReasonCancelled, s.clock()); err != nil {
+			return err
+		}
+		o = closed[0]
+		return nil
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	s.cancelIntent(ctx, o)
+	return o, nil
+}
+
+// GetOrder returns an order as p may see it (see Order.ViewFor): its
+// shopper, a brand with items in it, an admin; anyone else gets
+// errs.ErrNotFound.
+func (s *Service) GetOrder(ctx context.Context, p party.Principal, orderID string) (Order, error) {
+	if !id.Valid(PrefixOrder, orderID) {
+		return Order{}, errs.ErrNotFound
+	}
+	o, err := s.store.GetOrder(ctx, orderID)
+	if err != nil {
+		return Order{}, err
+	}
+	v, ok := o.ViewFor(p)
+	if !ok {
+		return Order{}, errs.ErrNotFound
+	}
+	return v, nil
+}
+
+// Page asks for one page of a list: at most Limit items (1–MaxPageLimit, 0
+// means DefaultPageLimit) after the Cursor of the previous page.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// Paging limits.
+const (
+	DefaultPageLimit = 20
+	MaxPageLimit     = 100
+)
+
+// OrderPage is one page of orders and the cursor of the next page, empty on
+// the last page.
+type OrderPage struct {
+	Items      []Order
+	NextCursor string
+}
+
+// ListOrders returns one page of orders, newest first, each as p may see
+// it: a shopper its own, a brand those with its items, an admin all; other
+// roles are forbidden.
+func (s *Service) ListOrders(ctx context.Context, p party.Principal, page Page) (OrderPage, error) {
+	var f ListFilter
+	switch {
+	case p.Role == party.RoleShopper && p.PartyID != "":
+		f.ShopperID = p.PartyID
+	case p.Role == party.RoleBrand && p.PartyID != "":
+		f.BrandID = p.PartyID
+	case p.IsAdmin():
+	default:
+		return OrderPage{}, errs.ErrForbidden
+	}
+	var v errs.Validator
+	v.Check(page.Limit >= 0 && page.Limit <= MaxPageLimit, "limit", "must be between 1 and %d", MaxPageLimit)
+	v.Check(page.Cursor == "" || id.Valid(PrefixOrder, page.Cursor), "cursor", "is not a cursor of this list")
+	if err := v.Err(); err != nil {
+		return OrderPage{}, err
+	}
+	limit := page.Limit
+	if limit == 0 {
+		limit = DefaultPageLimit
+	}
+	items, err := s.store.ListOrders(ctx, f, page.Cursor, limit+1)
+	if err != nil {
+		return OrderPage{}, fmt.Errorf("list orders: %w", err)
+	}
+	var next string
+	if len(items) > limit {
+		items = items[:limit]
+		next = items[limit-1].ID
+	}
+	for i := range items {
+		items[i], _ = items[i].ViewFor(p)
+	}
+	return OrderPage{Items: items, NextCursor: next}, nil
+}

@@ -1,0 +1,98 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/daihuo/daihuo/storage"
+	"github.com/daihuo/daihuo/storage/storagetest"
+)
+
+func TestIdempotencyStore(t *testing.T) {
+	db := storagetest.NewDB(t)
+	ctx := context.Background()
+	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 50 * time.Millisecond, Lease: 200 * time.Millisecond})
+	const scope = "shopper:shp_1 POST /v1/orders"
+	h1, h2 := []byte("hash-1"), []byte("hash-2")
+
+	// A new key proceeds; the same request while in progress waits, then
+	// is told to retry; another request under the key is a conflict.
+	if rec, err := s.Begin(ctx, scope, "k1", h1); rec != nil || err != nil {
+		t.Fatalf("first Begin = %v, %v; want proceed", rec, err)
+	}
+	if _, err := s.Begin(ctx, scope, "k1", h1); !errors.Is(err, storage.ErrIdempotencyInProgress) {
+		t.Fatalf("Begin in progress = %v, want ErrIdempotencyInProgress", err)
+	}
+	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, storage.ErrIdempotencyConflict) {
+		t.Fatalf("Begin with another body = %v, want ErrIdempotencyConflict", err)
+	}
+	// The same key in another scope is another record.
+	if rec, err := s.Begin(ctx, "shopper:shp_2 POST /v1/orders", "k1", h2); rec != nil || err != nil {
+		t.Fatalf("Begin in another scope = %v, %v; want proceed", rec, err)
+	}
+
+	// A retry waiting while the first completes gets its answer.
+	got := make(chan *storage.Recorded, 1)
+	slow := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 5 * time.Second})
+	go func() {
+		rec, err := slow.Begin(ctx, scope, "k1", h1)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- rec
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := s.Complete(ctx, scope, "k1", 201, []byte(`{"id":"ord_1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if rec := <-got; rec == nil || rec.Status != 201 || string(rec.Body) != `{"id":"ord_1"}` {
+		t.Fatalf("waiting retry got %+v, want the recorded 201", rec)
+	}
+	if rec, err := s.Begin(ctx, scope, "k1", h1); err != nil || rec == nil || rec.Status != 201 {
+		t.Fatalf("replay = %+v, %v", rec, err)
+	}
+	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, storage.ErrIdempotencyConflict) {
+		t.Fatalf("done key with another body = %v, want ErrIdempotencyConflict", err)
+	}
+	if err := s.Complete(ctx, scope, "k1", 200, nil); err == nil {
+		t.Fatal("completed a key twice")
+	}
+
+	// A 4xx is recorded and replayed like any answer.
+	if _, err := s.Begin(ctx, scope, "k2", h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, scope, "k2", 409, []byte(`{"code":"sold_out"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.Begin(ctx, scope, "k2", h1); err != nil || rec == nil || rec.Status != 409 {
+		t.Fatalf("replayed 4xx = %+v, %v", rec, err)
+	}
+
+	// An abandoned request (a 5xx) runs again.
+	if _, err := s.Begin(ctx, scope, "k3", h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Abandon(ctx, scope, "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := s.Begin(ctx, scope, "k3", h1); rec != nil || err != nil {
+		t.Fatalf("Begin after Abandon = %v, %v; want proceed", rec, err)
+	}
+
+	// A request in progress for longer than the lease (its process died) is
+	// taken over by one retry.
+	time.Sleep(300 * time.Millisecond)
+	if rec, err := s.Begin(ctx, scope, "k3", h1); rec != nil || err != nil {
+		t.Fatalf("Begin after the lease = %v, %v; want proceed", rec, err)
+	}
+	if _, err := s.Begin(ctx, scope, "k3", h1); !errors.Is(err, storage.ErrIdempotencyInProgress) {
+		t.Fatalf("second Begin after a takeover = %v, want ErrIdempotencyInProgress", err)
+	}
+
+	if n, err := s.Purge(ctx, 0, 100); err != nil || n != 4 {
+		t.Fatalf("Purge = %d, %v; want 4", n, err)
+	}
+}

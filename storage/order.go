@@ -1,0 +1,518 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/daihuo/daihuo/domain/catalog"
+	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/order"
+)
+
+// OrderStore keeps orders, their items and refunds, the reservations they
+// hold and the webhook events already applied, in Postgres. Stock is taken
+// by the Reserver; this store gives it back.
+type OrderStore struct {
+	db  *gorm.DB
+	out *Outbox
+}
+
+var _ order.Store = (*OrderStore)(nil)
+
+// NewOrderStore returns an OrderStore on db; out receives the flash.stock
+// events of stock given back.
+func NewOrderStore(db *gorm.DB, out *Outbox) *OrderStore { return &OrderStore{db: db, out: out} }
+
+type orderModel struct {
+	ID                   string     `gorm:"column:id;primaryKey"`
+	ShopperID            string     `gorm:"column:shopper_id"`
+	StreamID             string     `gorm:"column:stream_id"`
+	PinID                *string    `gorm:"column:pin_id"`
+	CreatorID            string     `gorm:"column:creator_id"`
+	AgencyID             *string    `gorm:"column:agency_id"`
+	Status               string     `gorm:"column:status"`
+	Currency             string     `gorm:"column:currency"`
+	TotalAmount          int64      `gorm:"column:total_amount"`
+	PaidAmount           int64      `gorm:"column:paid_amount"`
+	RefundedAmount       int64      `gorm:"column:refunded_amount"`
+	ShipName             string     `gorm:"column:ship_name"`
+	ShipLine1            string     `gorm:"column:ship_line1"`
+	ShipCity             string     `gorm:"column:ship_city"`
+	ShipPostalCode       string     `gorm:"column:ship_postal_code"`
+	ShipCountry          string     `gorm:"column:ship_country"`
+	PaymentProvider      string     `gorm:"column:payment_provider"`
+	PaymentIntentID      string     `gorm:"column:payment_intent_id"`
+	PaymentClientSecret  string     `gorm:"column:payment_client_secret"`
+	PaymentFailureCode   string     `gorm:"column:payment_failure_code"`
+	PaymentFailureReason string     `gorm:"column:payment_failure_reason"`
+	CloseReason          string     `gorm:"column:close_reason"`
+	IdempotencyKey       *string    `gorm:"column:idempotency_key"`
+	ExpiresAt            time.Time  `gorm:"column:expires_at"`
+	CreatedAt            time.Time  `gorm:"column:created_at"`
+	UpdatedAt            time.Time  `gorm:"column:updated_at"`
+	PaidAt               *time.Time `gorm:"column:paid_at"`
+	ClosedAt             *time.Time `gorm:"column:closed_at"`
+}
+
+func (orderModel) TableName() string { return "orders" }
+
+type orderItemModel struct {
+	OrderID       string `gorm:"column:order_id;primaryKey"`
+	Position      int    `gorm:"column:position;primaryKey"`
+	VariantID     string `gorm:"column:variant_id"`
+	ProductID     string `gorm:"column:product_id"`
+	BrandID       string `gorm:"column:brand_id"`
+	Quantity      int64  `gorm:"column:quantity"`
+	UnitAmount    int64  `gorm:"column:unit_amount"`
+	CommissionBPS int    `gorm:"column:commission_bps"`
+	Flash         bool   `gorm:"column:flash"`
+}
+
+func (orderItemModel) TableName() string { return "order_items" }
+
+type refundModel struct {
+	ID               string    `gorm:"column:id;primaryKey"`
+	OrderID          string    `gorm:"column:order_id"`
+	RequestedBy      string    `gorm:"column:requested_by"`
+	IdempotencyKey   string    `gorm:"column:idempotency_key"`
+	Amount           int64     `gorm:"column:amount"`
+	Currency         string    `gorm:"column:currency"`
+	Reason           string    `gorm:"column:reason"`
+	Status           string    `gorm:"column:status"`
+	ProviderRefundID string    `gorm:"column:provider_refund_id"`
+	FailureReason    string    `gorm:"column:failure_reason"`
+	CreatedAt        time.Time `gorm:"column:created_at"`
+	UpdatedAt        time.Time `gorm:"column:updated_at"`
+}
+
+func (refundModel) TableName() string { return "order_refunds" }
+
+type refundLineModel struct {
+	RefundID string `gorm:"column:refund_id;primaryKey"`
+	BrandID  string `gorm:"column:brand_id;primaryKey"`
+	Amount   int64  `gorm:"column:amount"`
+}
+
+func (refundLineModel) TableName() string { return "order_refund_lines" }
+
+func orderFromDomain(o order.Order) (orderModel, []orderItemModel) {
+	m := orderModel{
+		ID: o.ID, ShopperID: o.ShopperID, StreamID: o.StreamID, PinID: optString(o.PinID), CreatorID: o.CreatorID,
+		AgencyID: optString(o.AgencyID), Status: string(o.Status), Currency: o.Total.Currency,
+		TotalAmount: o.Total.Amount, PaidAmount: o.Paid.Amount, RefundedAmount: o.Refunded.Amount,
+		ShipName: o.Shipping.Name, ShipLine1: o.Shipping.Line1, ShipCity: o.Shipping.City,
+		ShipPostalCode: o.Shipping.PostalCode, ShipCountry: o.Shipping.Country,
+		PaymentProvider: o.Payment.Provider, PaymentIntentID: o.Payment.IntentID, PaymentClientSecret: o.Payment.ClientSecret,
+		PaymentFailureCode: o.Payment.FailureCode, PaymentFailureReason: o.Payment.FailureReason, CloseReason: o.CloseReason,
+		IdempotencyKey: optString(o.IdempotencyKey), ExpiresAt: o.ExpiresAt.UTC(), CreatedAt: o.CreatedAt.UTC(),
+		UpdatedAt: o.UpdatedAt.UTC(), PaidAt: utcPtr(o.PaidAt), ClosedAt: utcPtr(o.ClosedAt),
+	}
+	items := make([]orderItemModel, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = orderItemModel{OrderID: o.ID, Position: i, VariantID: it.VariantID, ProductID: it.ProductID,
+			BrandID: it.BrandID, Quantity: it.Quantity, UnitAmount: it.UnitPrice.Amount, CommissionBPS: it.CommissionBPS, Flash: it.Flash}
+	}
+	return m, items
+}
+
+func (m orderModel) toDomain(items []orderItemModel, refunds []order.Refund) order.Order {
+	cur := m.Currency
+	o := order.Order{
+		ID: m.ID, ShopperID: m.ShopperID, StreamID: m.StreamID, PinID: optStringValue(m.PinID), CreatorID: m.CreatorID,
+		AgencyID: optStringValue(m.AgencyID), Status: order.Status(m.Status), Items: make([]order.Item, len(items)),
+		Total:    money.Money{Amount: m.TotalAmount, Currency: cur},
+		Paid:     money.Money{Amount: m.PaidAmount, Currency: cur},
+		Refunded: money.Money{Amount: m.RefundedAmount, Currency: cur},
+		Refunds:  refunds,
+		Shipping: order.Shipping{Name: m.ShipName, Line1: m.ShipLine1, City: m.ShipCity, PostalCode: m.ShipPostalCode, Country: m.ShipCountry},
+		Payment: order.Payment{Provider: m.PaymentProvider, IntentID: m.PaymentIntentID, ClientSecret: m.PaymentClientSecret,
+			FailureCode: m.PaymentFailureCode, FailureReason: m.PaymentFailureReason},
+		CloseReason: m.CloseReason, IdempotencyKey: optStringValue(m.IdempotencyKey),
+		ExpiresAt: m.ExpiresAt.UTC(), CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
+		PaidAt: utcPtr(m.PaidAt), ClosedAt: utcPtr(m.ClosedAt),
+	}
+	for i, it := range items {
+		o.Items[i] = order.Item{VariantID: it.VariantID, ProductID: it.ProductID, BrandID: it.BrandID, Quantity: it.Quantity,
+			UnitPrice: money.Money{Amount: it.UnitAmount, Currency: cur}, CommissionBPS: it.CommissionBPS, Flash: it.Flash}
+	}
+	return o
+}
+
+func (m refundModel) toDomain(lines []refundLineModel) order.Refund {
+	r := order.Refund{
+		ID: m.ID, OrderID: m.OrderID, RequestedBy: m.RequestedBy, IdempotencyKey: m.IdempotencyKey,
+		Amount: money.Money{Amount: m.Amount, Currency: m.Currency}, Reason: m.Reason, Status: order.RefundStatus(m.Status),
+		ProviderRefundID: m.ProviderRefundID, FailureReason: m.FailureReason, CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
+	}
+	for _, l := range lines {
+		r.Lines = append(r.Lines, order.RefundLine{BrandID: l.BrandID, Amount: l.Amount})
+	}
+	return r
+}
+
+// checkoutRow is a stream and, when asked and found, one of its pins.
+type checkoutRow struct {
+	Stream streamModel `gorm:"embedded"`
+	Pin    pinModel    `gorm:"embedded;embeddedPrefix:pin_"`
+}
+
+// checkoutVariant is a variant and its line-up entry in the stream, if any.
+type checkoutVariant struct {
+	Variant       variantModel `gorm:"embedded"`
+	LineupBrandID *string      `gorm:"column:lineup_brand_id"`
+	CommissionBPS *int         `gorm:"column:commission_bps"`
+	AddedAt       *time.Time   `gorm:"column:added_at"`
+}
+
+// LoadCheckout reads the stream with the pin (one query) and the variants
+// with their line-up entries (another); errs.ErrNotFound when the stream
+// does not exist.
+func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
+	db := conn(ctx, s.db)
+	var rows []checkoutRow
+	err := db.Raw(`SELECT s.id, s.creator_id, s.agency_id, s.title, s.currency, s.status, s.playback_url,
+			s.scheduled_at, s.started_at, s.ended_at, s.created_at,
+			p.id AS pin_id, p.stream_id AS pin_stream_id, p.product_id AS pin_product_id, p.brand_id AS pin_brand_id,
+			p.flash_price_amount AS pin_flash_price_amount, p.flash_price_currency AS pin_flash_price_currency,
+			p.flash_quantity AS pin_flash_quantity, p.flash_remaining AS pin_flash_remaining,
+			p.flash_per_buyer_limit AS pin_flash_per_buyer_limit, p.flash_ends_at AS pin_flash_ends_at,
+			p.pinned_at AS pin_pinned_at, p.offset_ms AS pin_offset_ms, p.unpinned_at AS pin_unpinned_at,
+			p.unpin_offset_ms AS pin_unpin_offset_ms
+		FROM streams s LEFT JOIN pins p ON p.id = ? AND p.stream_id = s.id
+		WHERE s.id = ?`, pinID, streamID).Scan(&rows).Error
+	if err != nil {
+		return order.Checkout{}, fmt.Errorf("load stream: %w", err)
+	}
+	if len(rows) == 0 {
+		return order.Checkout{}, errs.ErrNotFound
+	}
+	co := order.Checkout{Stream: rows[0].Stream.toDomain(), Variants: map[string]catalog.Variant{}, Lineup: map[string]live.LineupItem{}}
+	if rows[0].Pin.ID != "" {
+		pin := rows[0].Pin.toDomain()
+		co.Pin = &pin
+	}
+	if len(variantIDs) == 0 {
+		return co, nil
+	}
+	var vs []checkoutVariant
+	err = db.Raw(`SELECT v.id, v.product_id, v.brand_id, v.position, v.sku, v.title, v.price_amount, v.price_currency,
+			v.stock_available, v.created_at, l.brand_id AS lineup_brand_id, l.commission_bps, l.added_at
+		FROM variants v LEFT JOIN lineup_items l ON l.stream_id = ? AND l.product_id = v.product_id
+		WHERE v.id IN ?`, streamID, variantIDs).Scan(&vs).Error
+	if err != nil {
+		return order.Checkout{}, fmt.Errorf("load variants: %w", err)
+	}
+	for _, v := range vs {
+		co.Variants[v.Variant.ID] = v.Variant.toDomain()
+		if v.CommissionBPS != nil {
+			co.Lineup[v.Variant.ProductID] = live.LineupItem{StreamID: streamID, ProductID: v.Variant.ProductID,
+				BrandID: optStringValue(v.LineupBrandID), CommissionBPS: *v.CommissionBPS, AddedAt: optTimeValue(v.AddedAt)}
+		}
+	}
+	return co, nil
+}
+
+// loadOrders completes order rows with their items and refunds, in the
+// rows' order, with one query per table (refund lines only when there are
+// refunds).
+func (s *OrderStore) loadOrders(db *gorm.DB, ms []orderModel) ([]order.Order, error) {
+	if len(ms) == 0 {
+		return []order.Order{}, nil
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	var items []orderItemModel
+	if err := db.Where("order_id IN ?", ids).Order("order_id, position").Find(&items).Error; err != nil {
+		return nil, fmt.Errorf("load order items: %w", err)
+	}
+	byOrder := make(map[string][]orderItemModel, len(ms))
+	for _, it := range items {
+		byOrder[it.OrderID] = append(byOrder[it.OrderID], it)
+	}
+	var rms []refundModel
+	if err := db.Where("order_id IN ?", ids).Order("created_at, id").Find(&rms).Error; err != nil {
+		return nil, fmt.Errorf("load refunds: %w", err)
+	}
+	refunds, err := s.completeRefunds(db, rms)
+	if err != nil {
+		return nil, err
+	}
+	refundsByOrder := map[string][]order.Refund{}
+	for _, r := range refunds {
+		refundsByOrder[r.OrderID] = append(refundsByOrder[r.OrderID], r)
+	}
+	out := make([]order.Order, len(ms))
+	for i, m := range ms {
+		out[i] = m.toDomain(byOrder[m.ID], refundsByOrder[m.ID])
+	}
+	return out, nil
+}
+
+// completeRefunds reads the lines of refund rows.
+func (s *OrderStore) completeRefunds(db *gorm.DB, rms []refundModel) ([]order.Refund, error) {
+	if len(rms) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(rms))
+	for i, r := range rms {
+		ids[i] = r.ID
+	}
+	var lines []refundLineModel
+	if err := db.Where("refund_id IN ?", ids).Order("refund_id, brand_id").Find(&lines).Error; err != nil {
+		return nil, fmt.Errorf("load refund lines: %w", err)
+	}
+	byRefund := map[string][]refundLineModel{}
+	for _, l := range lines {
+		byRefund[l.RefundID] = append(byRefund[l.RefundID], l)
+	}
+	out := make([]order.Refund, len(rms))
+	for i, r := range rms {
+		out[i] = r.toDomain(byRefund[r.ID])
+	}
+	return out, nil
+}
+
+// one reads the single order q selects, or errs.ErrNotFound.
+func (s *OrderStore) one(db, q *gorm.DB, what string) (order.Order, error) {
+	var ms []orderModel
+	if err := q.Limit(1).Find(&ms).Error; err != nil {
+		return order.Order{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(ms) == 0 {
+		return order.Order{}, errs.ErrNotFound
+	}
+	os, err := s.loadOrders(db, ms)
+	if err != nil {
+		return order.Order{}, err
+	}
+	return os[0], nil
+}
+
+// FindByIdempotencyKey returns the shopper's order placed with key.
+func (s *OrderStore) FindByIdempotencyKey(ctx context.Context, shopperID, key string) (order.Order, error) {
+	db := conn(ctx, s.db)
+	return s.one(db, db.Where("shopper_id = ? AND idempotency_key = ?", shopperID, key), "find order by key")
+}
+
+// InsertOrder inserts the order and its items; a taken idempotency key
+// answers order.ErrDuplicateOrder.
+func (s *OrderStore) InsertOrder(ctx context.Context, o order.Order) error {
+	m, items := orderFromDomain(o)
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		tx := conn(ctx, s.db)
+		if err := tx.Create(&m).Error; err != nil {
+			return err
+		}
+		return tx.Create(&items).Error
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrDuplicatedKey) && o.IdempotencyKey != "":
+		return order.ErrDuplicateOrder
+	}
+	return fmt.Errorf("insert order: %w", err)
+}
+
+// GetOrder returns the order with id.
+func (s *OrderStore) GetOrder(ctx context.Context, id string) (order.Order, error) {
+	db := conn(ctx, s.db)
+	return s.one(db, db.Where("id = ?", id), "get order")
+}
+
+// LockOrder returns the order with id, locked FOR UPDATE.
+func (s *OrderStore) LockOrder(ctx context.Context, id string) (order.Order, error) {
+	db := conn(ctx, s.db)
+	return s.one(db, db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id), "lock order")
+}
+
+// LockOrderByIntent returns the order paid through the intent, locked.
+func (s *OrderStore) LockOrderByIntent(ctx context.Context, provider, intentID string) (order.Order, error) {
+	db := conn(ctx, s.db)
+	return s.one(db, db.Clauses(clause.Locking{Strength: "UPDATE"}).
+		Where("payment_provider = ? AND payment_intent_id = ?", provider, intentID), "lock order by intent")
+}
+
+// LockDueOrders locks pending orders due at now, skipping locked ones.
+func (s *OrderStore) LockDueOrders(ctx context.Context, now time.Time, limit int) ([]order.Order, error) {
+	db := conn(ctx, s.db)
+	var ms []orderModel
+	err := db.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}).
+		Where("status = 'pending_payment' AND expires_at <= ?", now.UTC()).Order("expires_at").Limit(limit).Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("lock due orders: %w", err)
+	}
+	return s.loadOrders(db, ms)
+}
+
+// UpdateOrder writes the mutable fields of o.
+func (s *OrderStore) UpdateOrder(ctx context.Context, o order.Order) error {
+	res := conn(ctx, s.db).Model(&orderModel{}).Where("id = ?", o.ID).Updates(map[string]any{
+		"status": string(o.Status), "paid_amount": o.Paid.Amount, "refunded_amount": o.Refunded.Amount,
+		"payment_failure_code": o.Payment.FailureCode, "payment_failure_reason": o.Payment.FailureReason,
+		"close_reason": o.CloseReason, "updated_at": o.UpdatedAt.UTC(), "paid_at": utcPtr(o.PaidAt), "closed_at": utcPtr(o.ClosedAt),
+	})
+	if res.Error != nil {
+		return fmt.Errorf("update order: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return errs.ErrNotFound
+	}
+	return nil
+}
+
+// ListOrders returns orders matching f, newest first. A brand's list walks
+// the brand's item index, so it costs the same however many orders others have.
+func (s *OrderStore) ListOrders(ctx context.Context, f order.ListFilter, before string, limit int) ([]order.Order, error) {
+	db := conn(ctx, s.db)
+	q := db.Model(&orderModel{})
+	switch {
+	case f.BrandID != "":
+		sub := db.Model(&orderItemModel{}).Distinct("order_id").Where("brand_id = ?", f.BrandID)
+		if before != "" {
+			sub = sub.Where("order_id < ?", before)
+		}
+		q = q.Where("id IN (?)", sub.Order("order_id DESC").Limit(limit))
+	case f.ShopperID != "":
+		q = q.Where("shopper_id = ?", f.ShopperID)
+	}
+	if before != "" {
+		q = q.Where("id < ?", before)
+	}
+	var ms []orderModel
+	if err := q.Order("id DESC").Limit(limit).Find(&ms).Error; err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return s.loadOrders(db, ms)
+}
+
+// AttachReservations marks the order's held reservations ordered.
+func (s *OrderStore) AttachReservations(ctx context.Context, orderID string) (int, error) {
+	res := conn(ctx, s.db).Exec(`UPDATE stock_reservations SET status = 'ordered' WHERE order_id = ? AND status = 'held'`, orderID)
+	if res.Error != nil {
+		return 0, fmt.Errorf("attach reservations: %w", res.Error)
+	}
+	return int(res.RowsAffected), nil
+}
+
+// CommitReservations makes the order's reservations final.
+func (s *OrderStore) CommitReservations(ctx context.Context, orderID string) error {
+	err := conn(ctx, s.db).Exec(`UPDATE stock_reservations SET status = 'committed'
+		WHERE order_id = ? AND status IN ('held', 'ordered')`, orderID).Error
+	if err != nil {
+		return fmt.Errorf("commit reservations: %w", err)
+	}
+	return nil
+}
+
+// ReleaseReservations gives back the stock the orders hold.
+func (s *OrderStore) ReleaseReservations(ctx context.Context, orderIDs ...string) error {
+	if len(orderIDs) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(ctx context.Context) error {
+		return releaseReservations(ctx, s.db, s.out, "order_id IN ?", orderIDs)
+	})
+}
+
+// ReleaseOrphanReservations gives back held reservations that expired
+// before expiredBefore and were never attached to an order. It takes them
+// FOR UPDATE SKIP LOCKED, and the lock re-checks 'held', so a reservation
+// its order is attaching at that moment is never released.
+func (s *OrderStore) ReleaseOrphanReservations(ctx context.Context, expiredBefore time.Time, limit int) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		var ids []string
+		err := conn(ctx, s.db).Raw(`SELECT id FROM stock_reservations WHERE status = 'held' AND expires_at < ?
+			ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED`, expiredBefore.UTC(), limit).Scan(&ids).Error
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		n = len(ids)
+		return releaseReservations(ctx, s.db, s.out, "id IN ?", ids)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release orphan reservations: %w", err)
+	}
+	return n, nil
+}
+
+// inTx runs fn in the caller's transaction (without a savepoint: the
+// caller's error handling rolls it all back) or a new one.
+func (s *OrderStore) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
+
+// MarkPaymentEvent records a webhook event id; false when seen before.
+func (s *OrderStore) MarkPaymentEvent(ctx context.Context, provider, eventID string) (bool, error) {
+	res := conn(ctx, s.db).Exec(`INSERT INTO order_payment_events (provider, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+		provider, eventID)
+	if res.Error != nil {
+		return false, fmt.Errorf("mark payment event: %w", res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// InsertRefund inserts a refund with its lines.
+func (s *OrderStore) InsertRefund(ctx context.Context, r order.Refund) error {
+	m := refundModel{
+		ID: r.ID, OrderID: r.OrderID, RequestedBy: r.RequestedBy, IdempotencyKey: r.IdempotencyKey, Amount: r.Amount.Amount,
+		Currency: r.Amount.Currency, Reason: r.Reason, Status: string(r.Status), ProviderRefundID: r.ProviderRefundID,
+		FailureReason: r.FailureReason, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	lines := make([]refundLineModel, len(r.Lines))
+	for i, l := range r.Lines {
+		lines[i] = refundLineModel{RefundID: r.ID, BrandID: l.BrandID, Amount: l.Amount}
+	}
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		tx := conn(ctx, s.db)
+		if err := tx.Create(&m).Error; err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			return nil
+		}
+		return tx.Create(&lines).Error
+	})
+	if err != nil {
+		return fmt.Errorf("insert refund: %w", err)
+	}
+	return nil
+}
+
+// UpdateRefund writes the status, provider id and failure of r.
+func (s *OrderStore) UpdateRefund(ctx context.Context, r order.Refund) error {
+	err := conn(ctx, s.db).Model(&refundModel{}).Where("id = ?", r.ID).Updates(map[string]any{
+		"status": string(r.Status), "provider_refund_id": r.ProviderRefundID, "failure_reason": r.FailureReason,
+		"updated_at": r.UpdatedAt.UTC(),
+	}).Error
+	if err != nil {
+		return fmt.Errorf("update refund: %w", err)
+	}
+	return nil
+}
+
+// PendingRefunds returns pending refunds created before createdBefore.
+func (s *OrderStore) PendingRefunds(ctx context.Context, createdBefore time.Time, limit int) ([]order.Refund, error) {
+	db := conn(ctx, s.db)
+	var rms []refundModel
+	if err := db.Where("status = 'pending' AND created_at < ?", createdBefore.UTC()).Order("created_at").Limit(limit).
+		Find(&rms).Error; err != nil {
+		return nil, fmt.Errorf("pending refunds: %w", err)
+	}
+	return s.completeRefunds(db, rms)
+}
