@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/daihuo/daihuo/domain/catalog"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/streaming/hub"
 )
 
 // Checker is one dependency /readyz probes, such as the database or the broker.
@@ -30,6 +32,15 @@ type Checker interface {
 // server fault and answers 500.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (party.Principal, error)
+}
+
+// Fanout serves a stream's live events to one viewer over Server-Sent
+// Events: the node's hub (hub.Hub, or hub.Naive for the benchmark baseline).
+// Serve writes the snapshot (or, on a resume, the missed events) first and
+// returns when the viewer leaves; an error before anything was written is
+// answered as a problem.
+type Fanout interface {
+	Serve(w http.ResponseWriter, r *http.Request, streamID string, snapshot hub.Snapshot) error
 }
 
 // Deps is everything the HTTP api needs from the rest of the program; main
@@ -52,6 +63,14 @@ type Deps struct {
 	Parties *party.Service
 	// Catalog keeps the brands' products, variants and stock.
 	Catalog *catalog.Service
+	// Live runs streams, their line-ups, pins and timelines.
+	Live *live.Service
+	// Room runs chat, moderation and likes of live streams.
+	Room *live.Room
+	// Presence counts each stream's viewers across nodes.
+	Presence *live.Presence
+	// Hub fans a stream's events out to this node's viewers.
+	Hub Fanout
 }
 
 // server holds the dependencies every handler and middleware shares.
@@ -66,6 +85,10 @@ type server struct {
 	readyTimeout time.Duration
 	parties      *party.Service
 	catalog      *catalog.Service
+	live         *live.Service
+	room         *live.Room
+	presence     *live.Presence
+	hub          Fanout
 }
 
 // New returns the HTTP handler of daihuo: the route table of routes.go behind
@@ -96,6 +119,10 @@ func newServer(d Deps) *server {
 		readyTimeout: d.ReadyTimeout,
 		parties:      d.Parties,
 		catalog:      d.Catalog,
+		live:         d.Live,
+		room:         d.Room,
+		presence:     d.Presence,
+		hub:          d.Hub,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -97,16 +97,36 @@ type accessRow struct {
 	// or its body: a caller of an allowed role from tenant B gets 404, exactly
 	// like for an object that does not exist.
 	tenant bool
+	// tenantStatus overrides, per role, the 404 tenant B's caller gets: an
+	// object of tenant A named in the body rather than the path is answered
+	// as one that does not exist there, a 400 on its field.
+	tenantStatus map[party.Role]int
 	// call returns the path and body of a valid call on tenant A's objects,
-	// fresh each time since a call may create something.
-	call func(w *world) (path string, body any)
+	// fresh each time since a call may create something (a scheduled stream
+	// to start, a pin to remove).
+	call func(t testing.TB, w *world) (path string, body any)
 	// want is the status an allowed caller gets; 0 means 200.
 	want int
+	// sse marks an event stream: it is opened on the world's real server
+	// and closed after its first event, which must be the snapshot.
+	sse bool
 }
 
 // get is the call of a GET without a body.
-func get(path func(w *world) string) func(w *world) (string, any) {
-	return func(w *world) (string, any) { return path(w), nil }
+func get(path func(w *world) string) func(testing.TB, *world) (string, any) {
+	return func(_ testing.TB, w *world) (string, any) { return path(w), nil }
+}
+
+// onStream is a call on tenant A's live stream: path is appended to its
+// path, body is sent as is.
+func onStream(path string, body func(w *world) any) func(testing.TB, *world) (string, any) {
+	return func(_ testing.TB, w *world) (string, any) {
+		var b any
+		if body != nil {
+			b = body(w)
+		}
+		return "/v1/streams/" + w.a().stream.ID + path, b
+	}
 }
 
 // fixed is a path that names no object.
@@ -124,43 +144,89 @@ func accessMatrix() map[string]accessRow {
 		"GET /openapi.yaml": {call: get(fixed("/openapi.yaml"))},
 
 		"GET /v1/me": {who: party.Roles(), call: get(fixed("/v1/me"))},
-		"POST /v1/brands": {who: []party.Role{admin}, want: 201, call: func(w *world) (string, any) {
+		"POST /v1/brands": {who: []party.Role{admin}, want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/brands", map[string]any{"name": w.unique("Brand ")}
 		}},
 		"GET /v1/brands/:id": {who: []party.Role{admin, brand}, tenant: true,
 			call: get(func(w *world) string { return "/v1/brands/" + w.a().brand.ID })},
-		"POST /v1/agencies": {who: []party.Role{admin}, want: 201, call: func(w *world) (string, any) {
+		"POST /v1/agencies": {who: []party.Role{admin}, want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/agencies", map[string]any{"name": w.unique("Agency ")}
 		}},
 		"GET /v1/agencies/:id": {who: []party.Role{admin, agency}, tenant: true,
 			call: get(func(w *world) string { return "/v1/agencies/" + w.a().agency.ID })},
-		"POST /v1/creators": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(w *world) (string, any) {
+		"POST /v1/creators": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/creators", map[string]any{"handle": w.unique("host_"), "display_name": "Host", "agency_id": w.a().agency.ID}
 		}},
 		"GET /v1/creators/:id": {who: []party.Role{admin, agency, creator}, tenant: true,
 			call: get(func(w *world) string { return "/v1/creators/" + w.a().creator.ID })},
-		"POST /v1/shoppers": {want: 201, call: func(w *world) (string, any) {
+		"POST /v1/shoppers": {want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/shoppers", map[string]any{"display_name": "Guest"}
 		}},
 		"GET /v1/shoppers/:id": {who: []party.Role{admin, shopper}, tenant: true,
 			call: get(func(w *world) string { return "/v1/shoppers/" + w.a().shopper.ID })},
-		"POST /v1/tokens": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(w *world) (string, any) {
+		"POST /v1/tokens": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/tokens", map[string]any{"role": "creator", "party_id": w.a().creator.ID}
 		}},
 
-		"POST /v1/products": {who: []party.Role{brand}, want: 201, call: func(w *world) (string, any) {
+		"POST /v1/products": {who: []party.Role{brand}, want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/products", map[string]any{"title": "Tea", "variants": []any{
 				map[string]any{"sku": w.unique("TEA-"), "title": "Tin", "price": map[string]any{"amount": 1500, "currency": "JPY"}, "stock": 3},
 			}}
 		}},
 		"GET /v1/products":     {who: []party.Role{brand, admin}, call: get(fixed("/v1/products"))},
 		"GET /v1/products/:id": {call: get(func(w *world) string { return "/v1/products/" + w.a().product.ID })},
-		"PATCH /v1/products/:id": {who: []party.Role{brand}, tenant: true, call: func(w *world) (string, any) {
+		"PATCH /v1/products/:id": {who: []party.Role{brand}, tenant: true, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/products/" + w.a().product.ID, map[string]any{"title": w.unique("Scarf ")}
 		}},
-		"POST /v1/variants/:id/stock": {who: []party.Role{brand}, tenant: true, call: func(w *world) (string, any) {
+		"POST /v1/variants/:id/stock": {who: []party.Role{brand}, tenant: true, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/variants/" + w.a().product.Variants[0].ID + "/stock", map[string]any{"delta": 1}
 		}},
+
+		// Streams: tenant B's creator or agency naming tenant A's creator in
+		// the body gets a 400 on creator_id, as for a creator that does not
+		// exist; tenant B's brand naming brand A's product likewise a 400 on
+		// product_id. Tenant B's stream routes are 404.
+		"POST /v1/streams": {who: []party.Role{creator, agency}, tenant: true, want: 201,
+			tenantStatus: map[party.Role]int{creator: 400, agency: 400},
+			call: func(_ testing.TB, w *world) (string, any) {
+				return "/v1/streams", map[string]any{"creator_id": w.a().creator.ID, "title": w.unique("Show "), "currency": "EUR"}
+			}},
+		"GET /v1/streams/:id": {call: onStream("", nil)},
+		"POST /v1/streams/:id/start": {who: []party.Role{creator, agency}, tenant: true, call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/streams/" + w.newStream(t, 0, false).ID + "/start", nil
+		}},
+		"POST /v1/streams/:id/end": {who: []party.Role{creator, agency, admin}, tenant: true, call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/streams/" + w.newStream(t, 0, true).ID + "/end", nil
+		}},
+		"POST /v1/streams/:id/lineup": {who: []party.Role{brand}, tenant: true, want: 201, tenantStatus: map[party.Role]int{brand: 400},
+			call: onStream("/lineup", func(w *world) any {
+				return map[string]any{"product_id": w.a().product.ID, "commission_bps": 1200}
+			})},
+		"GET /v1/streams/:id/lineup": {call: onStream("/lineup", nil)},
+		"POST /v1/streams/:id/pins": {who: []party.Role{brand, creator}, tenant: true, want: 201, tenantStatus: map[party.Role]int{brand: 400},
+			call: onStream("/pins", func(w *world) any { return map[string]any{"product_id": w.a().product.ID} })},
+		"DELETE /v1/streams/:id/pins/:pin_id": {who: []party.Role{brand, creator}, tenant: true, want: 204, call: func(t testing.TB, w *world) (string, any) {
+			st := w.a().stream
+			return "/v1/streams/" + st.ID + "/pins/" + w.newPin(t, 0, st).ID, nil
+		}},
+		"GET /v1/streams/:id/timeline": {call: onStream("/timeline", nil)},
+		"GET /v1/streams/:id/events":   {sse: true, call: onStream("/events", nil)},
+		"POST /v1/streams/:id/chat": {who: []party.Role{shopper}, want: 201,
+			call: onStream("/chat", func(*world) any { return map[string]any{"text": "Is it silk?"} })},
+		"DELETE /v1/streams/:id/chat/:message_id": {who: []party.Role{creator, agency, admin}, tenant: true, want: 204,
+			call: func(t testing.TB, w *world) (string, any) {
+				st := w.a().stream
+				return "/v1/streams/" + st.ID + "/chat/" + w.newMessage(t, st).ID, nil
+			}},
+		"POST /v1/streams/:id/mutes": {who: []party.Role{creator, agency, admin}, tenant: true, want: 201,
+			call: func(t testing.TB, w *world) (string, any) {
+				sh, _ := w.newShopper(t)
+				return "/v1/streams/" + w.a().stream.ID + "/mutes", map[string]any{"shopper_id": sh.ID}
+			}},
+		"DELETE /v1/streams/:id/mutes/:shopper_id": {who: []party.Role{creator, agency, admin}, tenant: true, want: 204,
+			call: get(func(w *world) string { return "/v1/streams/" + w.a().stream.ID + "/mutes/" + w.a().shopper.ID })},
+		"POST /v1/streams/:id/likes": {who: []party.Role{shopper}, want: 202,
+			call: onStream("/likes", func(*world) any { return map[string]any{"count": 3} })},
 	}
 }
 
@@ -204,7 +270,20 @@ func TestAccessMatrix(t *testing.T) {
 			c := w.client(t)
 			call := func(token string, status int, code string) {
 				t.Helper()
-				path, body := row.call(w)
+				path, body := row.call(t, w)
+				if row.sse {
+					ev := openEvents(t, w, path, token, "")
+					if ev.status != status {
+						t.Fatalf("%s %s: status %d, want %d", r.Method, path, ev.status, status)
+					}
+					if status == http.StatusOK {
+						if e := ev.next(t); e.typ != "snapshot" {
+							t.Errorf("%s %s: first event %q, want snapshot", r.Method, path, e.typ)
+						}
+					}
+					ev.close()
+					return
+				}
 				res := c.Call(r.Method, path, token, body).Want(status)
 				if code != "" {
 					if p := res.Problem(); p.Code != code {
@@ -227,11 +306,23 @@ func TestAccessMatrix(t *testing.T) {
 				}
 				call(w.token(role, 0), want, "")
 				if row.tenant && role != party.RoleAdmin {
-					call(w.token(role, 1), http.StatusNotFound, "not_found")
+					status, code := http.StatusNotFound, "not_found"
+					if st, ok := row.tenantStatus[role]; ok {
+						status, code = st, problemCodeOf(st)
+					}
+					call(w.token(role, 1), status, code)
 				}
 			}
 		})
 	}
+}
+
+// problemCodeOf is the code the matrix expects with a status it overrides.
+func problemCodeOf(status int) string {
+	if status == http.StatusBadRequest {
+		return "validation_failed"
+	}
+	return "not_found"
 }
 
 func sameRoles(a, b []party.Role) bool {

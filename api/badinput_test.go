@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/daihuo/daihuo/api/apitest"
+	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
@@ -91,7 +95,7 @@ func badInputs() []badCase {
 	huge := `{"title":"` + strings.Repeat("a", maxBodyBytes) + `","variants":[]}`
 	kb10 := strings.Repeat("x", 10<<10)
 
-	return []badCase{
+	return append([]badCase{
 		// POST /v1/products: types and numbers.
 		invalid("title is a number", `{"title":7,"variants":[`+variant()+`]}`, "title"),
 		invalid("variants is an object", `{"title":"Tea","variants":{}}`, "variants"),
@@ -224,6 +228,166 @@ func badInputs() []badCase {
 		party("shopper: expired token sent", "/v1/shoppers", "Bearer {expired}", `{"display_name":"Ana"}`, 401, "unauthenticated", ""),
 		{name: "brand: read another brand", method: http.MethodGet, path: "/v1/brands/{brandB}", auth: brand, status: 404, code: "not_found"},
 		{name: "creator: garbage id", method: http.MethodGet, path: "/v1/creators/crt_%00", auth: admin, status: 404, code: "not_found"},
+	}, liveBadInputs()...)
+}
+
+// liveBadInputs are the malformed requests of the live routes: streams,
+// line-ups, pins, chat, mutes and likes. {strA} is tenant A's live stream
+// with {prdA} in its line-up; {prdOut} is a product of brand A that is not.
+func liveBadInputs() []badCase {
+	const brand, creator, shopper = "Bearer {brand}", "Bearer {creator}", "Bearer {shopper}"
+	c := func(name, method, path, auth, body string, status int, code, field string) badCase {
+		return badCase{name: name, method: method, path: path, auth: auth, body: body, status: status, code: code, field: field}
+	}
+	invalid := func(name, path, auth, body, field string) badCase {
+		return c(name, http.MethodPost, path, auth, body, 400, "validation_failed", field)
+	}
+	stream := func(name, body, field string) badCase {
+		return invalid("stream: "+name, "/v1/streams", creator, body, field)
+	}
+	lineup := func(name, body, field string) badCase {
+		return invalid("lineup: "+name, "/v1/streams/{strA}/lineup", brand, body, field)
+	}
+	pin := func(name, body, field string) badCase {
+		return invalid("pin: "+name, "/v1/streams/{strA}/pins", brand, body, field)
+	}
+	now := time.Now().UTC()
+	soon, past := now.Add(30*time.Minute).Format(time.RFC3339), now.Add(-time.Minute).Format(time.RFC3339)
+	// flash is a pin of {prdA} with a flash sale whose fields are the
+	// defaults with the given JSON fragments replacing or adding some.
+	flash := func(fields ...string) string {
+		def := map[string]string{
+			"price": `"price":{"amount":2900,"currency":"EUR"}`, "quantity": `"quantity":10`,
+			"per_buyer_limit": `"per_buyer_limit":2`, "ends_at": `"ends_at":"` + soon + `"`,
+		}
+		order := []string{"price", "quantity", "per_buyer_limit", "ends_at"}
+		for _, f := range fields {
+			key, _, _ := strings.Cut(strings.Trim(f, `"-`), `"`)
+			if strings.HasPrefix(f, "-") { // -"ends_at" drops the field
+				delete(def, key)
+				continue
+			}
+			if _, ok := def[key]; !ok {
+				order = append(order, key)
+			}
+			def[key] = f
+		}
+		var parts []string
+		for _, k := range order {
+			if def[k] != "" {
+				parts = append(parts, def[k])
+			}
+		}
+		return `{"product_id":"{prdA}","flash":{` + strings.Join(parts, ",") + `}}`
+	}
+	kb10 := strings.Repeat("x", 10<<10)
+
+	return []badCase{
+		// POST /v1/streams.
+		stream("unknown currency", `{"title":"Show","currency":"ABC"}`, "currency"),
+		stream("lowercase currency", `{"title":"Show","currency":"eur"}`, "currency"),
+		stream("no currency", `{"title":"Show"}`, "currency"),
+		stream("currency is a number", `{"title":"Show","currency":978}`, "currency"),
+		stream("empty title", `{"title":" ","currency":"EUR"}`, "title"),
+		stream("10 KB title", `{"title":"`+kb10+`","currency":"EUR"}`, "title"),
+		stream("control character in title", `{"title":"Sh\u0007ow","currency":"EUR"}`, "title"),
+		stream("playback URL not http", `{"title":"Show","currency":"EUR","playback_url":"rtmp://media.example.com/live"}`, "playback_url"),
+		stream("playback URL is script", `{"title":"Show","currency":"EUR","playback_url":"javascript:alert(1)"}`, "playback_url"),
+		stream("playback URL without host", `{"title":"Show","currency":"EUR","playback_url":"https://"}`, "playback_url"),
+		stream("scheduled in 2 years", `{"title":"Show","currency":"EUR","scheduled_at":"`+now.AddDate(2, 0, 0).Format(time.RFC3339)+`"}`, "scheduled_at"),
+		stream("scheduled yesterday", `{"title":"Show","currency":"EUR","scheduled_at":"`+now.AddDate(0, 0, -1).Format(time.RFC3339)+`"}`, "scheduled_at"),
+		stream("scheduled_at not a time", `{"title":"Show","currency":"EUR","scheduled_at":"tonight"}`, "scheduled_at"),
+		stream("unknown field", `{"title":"Show","currency":"EUR","status":"live"}`, "status"),
+		stream("another creator", `{"creator_id":"{crtB}","title":"Show","currency":"EUR"}`, "creator_id"),
+		invalid("stream: agency names no creator", "/v1/streams", "Bearer {agency}", `{"title":"Show","currency":"EUR"}`, "creator_id"),
+		invalid("stream: agency names another agency's creator", "/v1/streams", "Bearer {agency}", `{"creator_id":"{crtB}","title":"Show","currency":"EUR"}`, "creator_id"),
+		c("stream: made by a brand", http.MethodPost, "/v1/streams", brand, `{"title":"Show","currency":"EUR"}`, 403, "forbidden", ""),
+		{name: "stream: form content type", method: http.MethodPost, path: "/v1/streams", auth: creator, ctype: "application/x-www-form-urlencoded",
+			body: "title=Show&currency=EUR", status: 415, code: "unsupported_media_type"},
+
+		// Stream paths.
+		c("stream: garbage id", http.MethodGet, "/v1/streams/str_", "", "", 404, "not_found", ""),
+		c("stream: a product's id", http.MethodGet, "/v1/streams/{prdA}", "", "", 404, "not_found", ""),
+		c("stream: unknown id", http.MethodGet, "/v1/streams/{strNone}", "", "", 404, "not_found", ""),
+		c("timeline: unknown stream", http.MethodGet, "/v1/streams/{strNone}/timeline", "", "", 404, "not_found", ""),
+		c("lineup: list of unknown stream", http.MethodGet, "/v1/streams/{strNone}/lineup", "", "", 404, "not_found", ""),
+		c("start: another tenant's stream", http.MethodPost, "/v1/streams/{strB}/start", creator, "", 404, "not_found", ""),
+		c("start: a live stream", http.MethodPost, "/v1/streams/{strA}/start", creator, "", 409, "invalid_state", ""),
+		c("end: another tenant's stream", http.MethodPost, "/v1/streams/{strB}/end", "Bearer {agency}", "", 404, "not_found", ""),
+
+		// POST /v1/streams/{id}/lineup.
+		lineup("commission -1", `{"product_id":"{prdA}","commission_bps":-1}`, "commission_bps"),
+		lineup("commission 10001", `{"product_id":"{prdA}","commission_bps":10001}`, "commission_bps"),
+		lineup("commission missing", `{"product_id":"{prdA}"}`, "commission_bps"),
+		lineup("commission null", `{"product_id":"{prdA}","commission_bps":null}`, "commission_bps"),
+		lineup("commission is a string", `{"product_id":"{prdA}","commission_bps":"1000"}`, "commission_bps"),
+		lineup("commission with a fraction", `{"product_id":"{prdA}","commission_bps":12.5}`, "commission_bps"),
+		lineup("another brand's product", `{"product_id":"{prdB}","commission_bps":1000}`, "product_id"),
+		lineup("unknown product", `{"product_id":"{prdNone}","commission_bps":1000}`, "product_id"),
+		lineup("no product", `{"commission_bps":1000}`, "product_id"),
+		c("lineup: unknown stream", http.MethodPost, "/v1/streams/{strNone}/lineup", brand, `{"product_id":"{prdA}","commission_bps":1000}`, 404, "not_found", ""),
+		c("lineup: garbage stream id", http.MethodPost, "/v1/streams/nope/lineup", brand, `{"product_id":"{prdA}","commission_bps":1000}`, 404, "not_found", ""),
+
+		// POST /v1/streams/{id}/pins.
+		pin("product not in the line-up", `{"product_id":"{prdOut}"}`, "product_id"),
+		pin("another brand's product", `{"product_id":"{prdB}"}`, "product_id"),
+		pin("no product", `{}`, "product_id"),
+		pin("flash quantity 0", flash(`"quantity":0`), "flash.quantity"),
+		pin("flash quantity huge", flash(`"quantity":1000001`), "flash.quantity"),
+		pin("flash quantity beyond int64", flash(`"quantity":99999999999999999999`), "flash.quantity"),
+		pin("flash quantity missing", flash(`-"quantity"`), "flash.quantity"),
+		pin("flash per-buyer limit over the quantity", flash(`"per_buyer_limit":11`), "flash.per_buyer_limit"),
+		pin("flash per-buyer limit negative", flash(`"per_buyer_limit":-1`), "flash.per_buyer_limit"),
+		pin("flash price 0", flash(`"price":{"amount":0,"currency":"EUR"}`), "flash.price.amount"),
+		pin("flash price negative", flash(`"price":{"amount":-5,"currency":"EUR"}`), "flash.price.amount"),
+		pin("flash JPY price with a fraction", flash(`"price":{"amount":1500.5,"currency":"JPY"}`), "flash.price.amount"),
+		pin("flash price in another currency", flash(`"price":{"amount":1500,"currency":"JPY"}`), "flash.price.currency"),
+		pin("flash price in an unknown currency", flash(`"price":{"amount":1500,"currency":"XYZ"}`), "flash.price.currency"),
+		pin("flash price missing", flash(`-"price"`), "flash.price"),
+		pin("flash ends_at missing", flash(`-"ends_at"`), "flash.ends_at"),
+		pin("flash ends_at in the past", flash(`"ends_at":"`+past+`"`), "flash.ends_at"),
+		pin("flash ends_at not a time", flash(`"ends_at":"soon"`), "flash.ends_at"),
+		pin("flash unknown field", flash(`"discount":10`), "flash.discount"),
+		pin("flash is a number", `{"product_id":"{prdA}","flash":5}`, "flash"),
+		c("pin: unknown stream", http.MethodPost, "/v1/streams/{strNone}/pins", brand, `{"product_id":"{prdA}"}`, 404, "not_found", ""),
+		c("pin: another tenant's host", http.MethodPost, "/v1/streams/{strA}/pins", "Bearer {creatorB}", `{"product_id":"{prdA}"}`, 404, "not_found", ""),
+		c("pin: shopper pins", http.MethodPost, "/v1/streams/{strA}/pins", shopper, `{"product_id":"{prdA}"}`, 403, "forbidden", ""),
+
+		// DELETE /v1/streams/{id}/pins/{pin_id}.
+		c("unpin: garbage pin id", http.MethodDelete, "/v1/streams/{strA}/pins/nope", creator, "", 404, "not_found", ""),
+		c("unpin: unknown pin", http.MethodDelete, "/v1/streams/{strA}/pins/{pinNone}", creator, "", 404, "not_found", ""),
+		c("unpin: a stream id as pin id", http.MethodDelete, "/v1/streams/{strA}/pins/{strA}", creator, "", 404, "not_found", ""),
+
+		// POST /v1/streams/{id}/chat.
+		invalid("chat: empty", "/v1/streams/{strA}/chat", shopper, `{"text":"   "}`, "text"),
+		invalid("chat: 501 characters", "/v1/streams/{strA}/chat", shopper, `{"text":"`+strings.Repeat("é", 501)+`"}`, "text"),
+		invalid("chat: invalid UTF-8", "/v1/streams/{strA}/chat", shopper, "{\"text\":\"hi \xff\"}", "body"),
+		invalid("chat: control character", "/v1/streams/{strA}/chat", shopper, `{"text":"hi\u0000"}`, "text"),
+		invalid("chat: blocked word", "/v1/streams/{strA}/chat", shopper, `{"text":"cheaper on TELEGRAM"}`, "text"),
+		invalid("chat: text is a number", "/v1/streams/{strA}/chat", shopper, `{"text":42}`, "text"),
+		invalid("chat: unknown field", "/v1/streams/{strA}/chat", shopper, `{"text":"hi","shopper_id":"{shpA}"}`, "shopper_id"),
+		c("chat: unknown stream", http.MethodPost, "/v1/streams/{strNone}/chat", shopper, `{"text":"hi"}`, 404, "not_found", ""),
+		c("chat: a brand chats", http.MethodPost, "/v1/streams/{strA}/chat", brand, `{"text":"hi"}`, 403, "forbidden", ""),
+		c("chat: delete garbage id", http.MethodDelete, "/v1/streams/{strA}/chat/nope", creator, "", 404, "not_found", ""),
+		c("chat: delete unknown message", http.MethodDelete, "/v1/streams/{strA}/chat/{msgNone}", creator, "", 404, "not_found", ""),
+
+		// POST /v1/streams/{id}/likes.
+		invalid("likes: 0", "/v1/streams/{strA}/likes", shopper, `{"count":0}`, "count"),
+		invalid("likes: 51", "/v1/streams/{strA}/likes", shopper, `{"count":51}`, "count"),
+		invalid("likes: negative", "/v1/streams/{strA}/likes", shopper, `{"count":-3}`, "count"),
+		invalid("likes: string", "/v1/streams/{strA}/likes", shopper, `{"count":"5"}`, "count"),
+		invalid("likes: fraction", "/v1/streams/{strA}/likes", shopper, `{"count":1.5}`, "count"),
+		invalid("likes: missing", "/v1/streams/{strA}/likes", shopper, `{}`, "count"),
+		c("likes: unknown stream", http.MethodPost, "/v1/streams/{strNone}/likes", shopper, `{"count":1}`, 404, "not_found", ""),
+
+		// Mutes.
+		invalid("mute: a brand's id", "/v1/streams/{strA}/mutes", creator, `{"shopper_id":"{brandA}"}`, "shopper_id"),
+		invalid("mute: unknown shopper", "/v1/streams/{strA}/mutes", creator, `{"shopper_id":"{shpNone}"}`, "shopper_id"),
+		invalid("mute: no shopper", "/v1/streams/{strA}/mutes", creator, `{}`, "shopper_id"),
+		invalid("mute: unknown field", "/v1/streams/{strA}/mutes", creator, `{"shopper_id":"{shpA}","minutes":10}`, "minutes"),
+		c("mute: another tenant's stream", http.MethodPost, "/v1/streams/{strB}/mutes", creator, `{"shopper_id":"{shpA}"}`, 404, "not_found", ""),
+		c("unmute: garbage shopper id", http.MethodDelete, "/v1/streams/{strA}/mutes/nope", creator, "", 404, "not_found", ""),
+		c("unmute: a brand's id", http.MethodDelete, "/v1/streams/{strA}/mutes/{brandA}", creator, "", 404, "not_found", ""),
 	}
 }
 
@@ -235,9 +399,19 @@ func TestBadInput(t *testing.T) {
 	if len(cases) < 40 {
 		t.Fatalf("only %d bad inputs; the contract asks for at least 40", len(cases))
 	}
+	if n := len(liveBadInputs()); n < 25 {
+		t.Fatalf("only %d bad inputs of the live routes; at least 25", n)
+	}
 	w := newWorld(t)
 	a, b := w.a(), w.b()
 	now := time.Now()
+	// A product of brand A in the stream's currency, not in its line-up.
+	out, err := w.catalog.CreateProduct(context.Background(), party.Principal{Role: party.RoleBrand, PartyID: a.brand.ID}, catalog.NewProduct{
+		Title: "Not offered", Variants: []catalog.NewVariant{{SKU: "OUT-1", Title: "One", Price: money.Money{Amount: 100, Currency: "EUR"}, Stock: 1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fill := strings.NewReplacer(
 		"{admin}", w.admin,
 		"{brand}", w.token(party.RoleBrand, 0),
@@ -252,6 +426,10 @@ func TestBadInput(t *testing.T) {
 		"{brandA}", a.brand.ID, "{brandB}", b.brand.ID, "{brandNone}", id.New(party.PrefixBrand, now),
 		"{agyB}", b.agency.ID, "{agyNone}", id.New(party.PrefixAgency, now),
 		"{crtA}", a.creator.ID, "{crtB}", b.creator.ID, "{shpA}", a.shopper.ID,
+		"{creatorB}", w.token(party.RoleCreator, 1),
+		"{strA}", a.stream.ID, "{strB}", b.stream.ID, "{strNone}", id.New(live.PrefixStream, now),
+		"{prdOut}", out.ID, "{pinNone}", id.New(live.PrefixPin, now), "{msgNone}", id.New(live.PrefixMessage, now),
+		"{shpNone}", id.New(party.PrefixShopper, now),
 	)
 	names := map[string]bool{}
 	for _, tt := range cases {

@@ -1,5 +1,3 @@
-//go:build livewip
-
 package api
 
 import (
@@ -7,13 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/live"
-	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/streaming/hub"
 )
@@ -33,6 +31,7 @@ type streamJSON struct {
 	Viewers     int               `json:"viewers"`
 }
 
+// toStreamJSON converts a stream, its pins on screen and its viewer count.
 func toStreamJSON(st live.Stream, pins []live.Pin, viewers int) streamJSON {
 	out := streamJSON{ID: st.ID, CreatorID: st.CreatorID, Title: st.Title, Currency: st.Currency, Status: st.Status,
 		PlaybackURL: st.PlaybackURL, ScheduledAt: st.ScheduledAt, StartedAt: st.StartedAt, EndedAt: st.EndedAt,
@@ -43,21 +42,42 @@ func toStreamJSON(st live.Stream, pins []live.Pin, viewers int) streamJSON {
 	return out
 }
 
-type createStreamRequest struct {
-	CreatorID   string     `json:"creator_id"`
-	Title       string     `json:"title"`
-	Currency    string     `json:"currency"`
-	PlaybackURL string     `json:"playback_url"`
-	ScheduledAt *time.Time `json:"scheduled_at"`
+// optionalTime parses an optional RFC 3339 time of a request body; nil or
+// blank is none.
+func optionalTime(field string, s *string) (*time.Time, error) {
+	if s == nil || strings.TrimSpace(*s) == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(*s))
+	if err != nil {
+		return nil, errs.Invalid(field, "must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
+	}
+	t = t.UTC()
+	return &t, nil
 }
 
+// createStreamRequest is the body of POST /v1/streams.
+type createStreamRequest struct {
+	CreatorID   string  `json:"creator_id"`
+	Title       string  `json:"title"`
+	Currency    string  `json:"currency"`
+	PlaybackURL string  `json:"playback_url"`
+	ScheduledAt *string `json:"scheduled_at"`
+}
+
+// createStream answers POST /v1/streams: a creator schedules its own
+// stream, an agency one for a creator it manages.
 func (s *server) createStream(c *gin.Context) error {
 	var req createStreamRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	at, err := optionalTime("scheduled_at", req.ScheduledAt)
+	if err != nil {
+		return err
+	}
 	st, err := s.live.CreateStream(c.Request.Context(), principal(c), live.NewStream{
-		CreatorID: req.CreatorID, Title: req.Title, Currency: req.Currency, PlaybackURL: req.PlaybackURL, ScheduledAt: req.ScheduledAt,
+		CreatorID: req.CreatorID, Title: req.Title, Currency: req.Currency, PlaybackURL: req.PlaybackURL, ScheduledAt: at,
 	})
 	if err != nil {
 		return err
@@ -79,6 +99,7 @@ func (s *server) streamView(ctx context.Context, streamID string) (streamJSON, e
 	return toStreamJSON(st, pins, viewers), nil
 }
 
+// getStream answers GET /v1/streams/{id}, to anyone.
 func (s *server) getStream(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -91,14 +112,18 @@ func (s *server) getStream(c *gin.Context) error {
 	return reply(c, http.StatusOK, view)
 }
 
+// startStream answers POST /v1/streams/{id}/start.
 func (s *server) startStream(c *gin.Context) error {
 	return s.streamTransition(c, s.live.StartStream)
 }
 
+// endStream answers POST /v1/streams/{id}/end; an admin may take any
+// stream down.
 func (s *server) endStream(c *gin.Context) error {
 	return s.streamTransition(c, s.live.EndStream)
 }
 
+// streamTransition applies a state change and answers the stream after it.
 func (s *server) streamTransition(c *gin.Context, change func(context.Context, party.Principal, string) (live.Stream, error)) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -114,11 +139,13 @@ func (s *server) streamTransition(c *gin.Context, change func(context.Context, p
 	return reply(c, http.StatusOK, view)
 }
 
+// lineupRequest is the body of POST /v1/streams/{id}/lineup.
 type lineupRequest struct {
 	ProductID     string `json:"product_id"`
 	CommissionBPS *int   `json:"commission_bps"`
 }
 
+// lineupJSON is one product of a stream's line-up.
 type lineupJSON struct {
 	StreamID      string `json:"stream_id"`
 	ProductID     string `json:"product_id"`
@@ -130,6 +157,8 @@ func toLineupJSON(it live.LineupItem) lineupJSON {
 	return lineupJSON{StreamID: it.StreamID, ProductID: it.ProductID, BrandID: it.BrandID, CommissionBPS: it.CommissionBPS}
 }
 
+// addToLineup answers POST /v1/streams/{id}/lineup: a brand offers one of
+// its products with a commission; adding it again changes the commission.
 func (s *server) addToLineup(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -149,6 +178,7 @@ func (s *server) addToLineup(c *gin.Context) error {
 	return reply(c, http.StatusCreated, toLineupJSON(it))
 }
 
+// listLineup answers GET /v1/streams/{id}/lineup, to anyone.
 func (s *server) listLineup(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -165,18 +195,22 @@ func (s *server) listLineup(c *gin.Context) error {
 	return replyList(c, out, "")
 }
 
+// flashRequest is the flash sale of a pinRequest.
 type flashRequest struct {
-	Price         *money.Money `json:"price"`
-	Quantity      int64        `json:"quantity"`
-	PerBuyerLimit int64        `json:"per_buyer_limit"`
-	EndsAt        *time.Time   `json:"ends_at"`
+	Price         *moneyBody `json:"price"`
+	Quantity      int64      `json:"quantity"`
+	PerBuyerLimit int64      `json:"per_buyer_limit"`
+	EndsAt        *string    `json:"ends_at"`
 }
 
+// pinRequest is the body of POST /v1/streams/{id}/pins.
 type pinRequest struct {
 	ProductID string        `json:"product_id"`
 	Flash     *flashRequest `json:"flash"`
 }
 
+// pinProduct answers POST /v1/streams/{id}/pins: a brand pins its own
+// line-up product, the host any; a fourth pin replaces the oldest.
 func (s *server) pinProduct(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -190,19 +224,25 @@ func (s *server) pinProduct(c *gin.Context) error {
 	if f := req.Flash; f != nil {
 		var v errs.Validator
 		v.Check(f.Price != nil, "flash.price", "is required")
-		v.Check(f.EndsAt != nil, "flash.ends_at", "is required")
+		v.Check(f.EndsAt != nil && strings.TrimSpace(*f.EndsAt) != "", "flash.ends_at", "is required")
 		if err := v.Err(); err != nil {
 			return err
 		}
-		in.Flash = &live.NewFlash{Price: *f.Price, Quantity: f.Quantity, PerBuyerLimit: f.PerBuyerLimit, EndsAt: *f.EndsAt}
+		ends, err := optionalTime("flash.ends_at", f.EndsAt)
+		if err != nil {
+			return err
+		}
+		in.Flash = &live.NewFlash{Price: f.Price.toDomain(), Quantity: f.Quantity, PerBuyerLimit: f.PerBuyerLimit, EndsAt: *ends}
 	}
 	pin, err := s.live.PinProduct(c.Request.Context(), principal(c), streamID, in)
 	if err != nil {
 		return err
 	}
+	c.Header("Location", "/v1/streams/"+streamID+"/pins/"+pin.ID)
 	return reply(c, http.StatusCreated, live.PinPayloadOf(pin))
 }
 
+// unpin answers DELETE /v1/streams/{id}/pins/{pin_id}.
 func (s *server) unpin(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -218,6 +258,7 @@ func (s *server) unpin(c *gin.Context) error {
 	return noContent(c)
 }
 
+// timelineEntryJSON is one pin or unpin of a stream's timeline.
 type timelineEntryJSON struct {
 	Type     string          `json:"type"`
 	At       time.Time       `json:"at"`
@@ -225,6 +266,8 @@ type timelineEntryJSON struct {
 	Pin      live.PinPayload `json:"pin"`
 }
 
+// timeline answers GET /v1/streams/{id}/timeline: every pin and unpin in
+// order, for replays.
 func (s *server) timeline(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -244,7 +287,8 @@ func (s *server) timeline(c *gin.Context) error {
 }
 
 // streamEvents serves the stream's Server-Sent Events: a snapshot (the
-// Stream) first, then live events; Last-Event-ID resumes.
+// Stream) first, then live events; Last-Event-ID resumes. An unknown
+// stream is a 404 problem, checked before the hub opens a room for it.
 func (s *server) streamEvents(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -262,7 +306,7 @@ func (s *server) streamEvents(c *gin.Context) error {
 }
 
 // viewerKey identifies a viewer across visits for unique-viewer counts: the
-// shopper, or a hash of the anonymous viewer's address and browser.
+// party, or a hash of the anonymous viewer's address and browser.
 func viewerKey(c *gin.Context) string {
 	if p := principal(c); p.PartyID != "" {
 		return p.PartyID
@@ -271,10 +315,12 @@ func viewerKey(c *gin.Context) string {
 	return "anon_" + hex.EncodeToString(h[:12])
 }
 
+// chatRequest is the body of POST /v1/streams/{id}/chat.
 type chatRequest struct {
 	Text string `json:"text"`
 }
 
+// postChat answers POST /v1/streams/{id}/chat: a shopper's message.
 func (s *server) postChat(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -288,9 +334,12 @@ func (s *server) postChat(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Header("Location", "/v1/streams/"+streamID+"/chat/"+msg.ID)
 	return reply(c, http.StatusCreated, live.ChatPayloadOf(msg))
 }
 
+// deleteChat answers DELETE /v1/streams/{id}/chat/{message_id}: a
+// moderator hides a message from every player.
 func (s *server) deleteChat(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -306,10 +355,18 @@ func (s *server) deleteChat(c *gin.Context) error {
 	return noContent(c)
 }
 
+// muteRequest is the body of POST /v1/streams/{id}/mutes.
 type muteRequest struct {
 	ShopperID string `json:"shopper_id"`
 }
 
+// muteJSON is a shopper muted in a stream.
+type muteJSON struct {
+	StreamID  string `json:"stream_id"`
+	ShopperID string `json:"shopper_id"`
+}
+
+// muteShopper answers POST /v1/streams/{id}/mutes; muting again is harmless.
 func (s *server) muteShopper(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -322,9 +379,12 @@ func (s *server) muteShopper(c *gin.Context) error {
 	if err := s.room.Mute(c.Request.Context(), principal(c), streamID, req.ShopperID); err != nil {
 		return err
 	}
-	return reply(c, http.StatusCreated, gin.H{"stream_id": streamID, "shopper_id": req.ShopperID})
+	c.Header("Location", "/v1/streams/"+streamID+"/mutes/"+req.ShopperID)
+	return reply(c, http.StatusCreated, muteJSON{StreamID: streamID, ShopperID: req.ShopperID})
 }
 
+// unmuteShopper answers DELETE /v1/streams/{id}/mutes/{shopper_id}; a
+// shopper who is not muted stays so.
 func (s *server) unmuteShopper(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -340,10 +400,19 @@ func (s *server) unmuteShopper(c *gin.Context) error {
 	return noContent(c)
 }
 
+// likesRequest is the body of POST /v1/streams/{id}/likes.
 type likesRequest struct {
 	Count int `json:"count"`
 }
 
+// likesJSON acknowledges likes that will be broadcast in the next batch.
+type likesJSON struct {
+	StreamID string `json:"stream_id"`
+	Count    int    `json:"count"`
+}
+
+// postLikes answers POST /v1/streams/{id}/likes with 202: likes are counted
+// now and broadcast in batches.
 func (s *server) postLikes(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
@@ -356,5 +425,5 @@ func (s *server) postLikes(c *gin.Context) error {
 	if err := s.room.Like(c.Request.Context(), principal(c), streamID, req.Count); err != nil {
 		return err
 	}
-	return reply(c, http.StatusAccepted, gin.H{"stream_id": streamID, "count": req.Count})
+	return reply(c, http.StatusAccepted, likesJSON{StreamID: streamID, Count: req.Count})
 }

@@ -36,6 +36,26 @@ func (s *server) routes() []route {
 		{http.MethodGet, "/v1/products/:id", public(), s.getProduct},
 		{http.MethodPatch, "/v1/products/:id", allow(party.RoleBrand), s.patchProduct},
 		{http.MethodPost, "/v1/variants/:id/stock", allow(party.RoleBrand), s.changeStock},
+
+		// Streams, line-up, pins; tenancy (whose stream, whose product) is the
+		// domain's. An admin may end (take down) any stream but not start one.
+		{http.MethodPost, "/v1/streams", allow(party.RoleCreator, party.RoleAgency), s.createStream},
+		{http.MethodGet, "/v1/streams/:id", public(), s.getStream},
+		{http.MethodPost, "/v1/streams/:id/start", allow(party.RoleCreator, party.RoleAgency), s.startStream},
+		{http.MethodPost, "/v1/streams/:id/end", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.endStream},
+		{http.MethodPost, "/v1/streams/:id/lineup", allow(party.RoleBrand), s.addToLineup},
+		{http.MethodGet, "/v1/streams/:id/lineup", public(), s.listLineup},
+		{http.MethodPost, "/v1/streams/:id/pins", allow(party.RoleBrand, party.RoleCreator), s.pinProduct},
+		{http.MethodDelete, "/v1/streams/:id/pins/:pin_id", allow(party.RoleBrand, party.RoleCreator), s.unpin},
+		{http.MethodGet, "/v1/streams/:id/timeline", public(), s.timeline},
+		{http.MethodGet, "/v1/streams/:id/events", public(), s.streamEvents},
+
+		// The live room: chat, moderation, likes.
+		{http.MethodPost, "/v1/streams/:id/chat", allow(party.RoleShopper), s.postChat},
+		{http.MethodDelete, "/v1/streams/:id/chat/:message_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.deleteChat},
+		{http.MethodPost, "/v1/streams/:id/mutes", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.muteShopper},
+		{http.MethodDelete, "/v1/streams/:id/mutes/:shopper_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.unmuteShopper},
+		{http.MethodPost, "/v1/streams/:id/likes", allow(party.RoleShopper), s.postLikes},
 	}
 }
 

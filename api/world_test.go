@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -16,40 +17,64 @@ import (
 	"github.com/daihuo/daihuo/api/apitest"
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/storage/storagetest"
+	"github.com/daihuo/daihuo/streaming/hub"
 )
 
 func TestMain(m *testing.M) { storagetest.Main(m) }
 
 // world is the api on a fresh Postgres database, wired as main wires it,
 // with an admin and two tenants of every role: tenants[0] is tenant A,
-// tenants[1] tenant B. Each tenant's agency manages its creator, and each
-// brand has one product with two variants.
+// tenants[1] tenant B. Each tenant's agency manages its creator, each brand
+// has one product with two variants, and each creator hosts a live stream
+// with its brand's product in the line-up. The api is also served over a
+// real HTTP server (srv), for event streams.
 type world struct {
 	db       *gorm.DB
 	handler  http.Handler
+	srv      *httptest.Server
 	doc      *openapi3.T
 	parties  *party.Service
 	catalog  *catalog.Service
+	live     *live.Service
+	room     *live.Room
+	presence *live.Presence
+	hub      *hub.Hub
+	rooms    *storage.RoomStore
+	outbox   *storage.Outbox
 	tokens   *storage.TokenStore
+	relayed  int64  // the last event number relayToHub gave, as a Kafka offset + 1 would be
 	admin    string // an admin token
 	tenants  [2]tenant
 	logs     *logBuffer
 	sequence atomic.Int64
 }
 
-// tenant is one tenant's parties, their tokens and the brand's product.
+// tenant is one tenant's parties, their tokens, the brand's product and the
+// creator's live stream.
 type tenant struct {
 	brand   party.Brand
 	agency  party.Agency
 	creator party.Creator
 	shopper party.Shopper
 	product catalog.Product
+	stream  live.Stream // live, with product in its line-up
 	tokens  map[party.Role]string
 }
+
+// worldBlockedWords is the chat blocklist of the world's room.
+func worldBlockedWords() []string { return []string{"scam", "telegram"} }
+
+// worldChatLimit is how many messages a shopper may send per window (10 s).
+const worldChatLimit = 5
+
+// worldHeartbeat is the hub's heartbeat in tests: short, so a test sees
+// comment lines without waiting long.
+const worldHeartbeat = 100 * time.Millisecond
 
 // newWorld builds a world on a new database; it lives until t ends.
 func newWorld(t testing.TB) *world {
@@ -58,18 +83,38 @@ func newWorld(t testing.TB) *world {
 	db := storagetest.NewDB(t)
 	now := func() time.Time { return time.Now().UTC() }
 	tx := storage.NewTransactor(db)
+	partyStore, catalogStore, liveStore := storage.NewPartyStore(db), storage.NewCatalogStore(db), storage.NewLiveStore(db)
 	w := &world{
 		db:      db,
-		parties: party.NewService(storage.NewPartyStore(db), storage.NewTokenStore(db), tx, now),
-		catalog: catalog.NewService(storage.NewCatalogStore(db), now),
+		parties: party.NewService(partyStore, storage.NewTokenStore(db), tx, now),
+		catalog: catalog.NewService(catalogStore, now),
+		hub:     hub.New(hub.Options{Heartbeat: worldHeartbeat}),
+		rooms:   storage.NewRoomStore(db),
+		outbox:  storage.NewOutbox(db, ""),
 		tokens:  storage.NewTokenStore(db),
 		logs:    &logBuffer{},
 	}
+	w.live = live.NewService(liveStore, partyStore, catalogStore, w.outbox, tx, now)
+	w.room = live.NewRoom(liveStore, w.rooms, partyStore, w.outbox, tx, now,
+		live.RoomOptions{BlockedWords: worldBlockedWords(), ChatLimit: worldChatLimit})
+	w.presence = live.NewPresence(w.rooms, "test-node", w.hub.Streams, func(streamID string, n int) {
+		_ = w.hub.Publish(streamID, hub.Event{Type: "viewers", Data: map[string]int{"count": n}})
+	}, now, time.Second)
 	w.handler = New(Deps{
-		Logger:  slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Auth:    w.parties,
-		Parties: w.parties,
-		Catalog: w.catalog,
+		Logger:   slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Auth:     w.parties,
+		Parties:  w.parties,
+		Catalog:  w.catalog,
+		Live:     w.live,
+		Room:     w.room,
+		Presence: w.presence,
+		Hub:      w.hub,
+	})
+	w.srv = httptest.NewServer(w.handler)
+	t.Cleanup(func() {
+		// Event streams of a failed test may still be open: end them first.
+		w.srv.CloseClientConnections()
+		w.srv.Close()
 	})
 	w.doc = apitest.LoadSpec(t, OpenAPI())
 	t.Cleanup(func() {
@@ -121,7 +166,65 @@ func newWorld(t testing.TB) *world {
 		})
 		must(err)
 	}
+	for i := range w.tenants {
+		w.tenants[i].stream = w.newStream(t, i, true)
+	}
 	return w
+}
+
+// newStream creates a stream of tenant i's creator with the tenant's
+// product in its line-up, started when live is true.
+func (w *world) newStream(t testing.TB, i int, started bool) live.Stream {
+	t.Helper()
+	ctx := context.Background()
+	tn := &w.tenants[i]
+	host := party.Principal{Role: party.RoleCreator, PartyID: tn.creator.ID}
+	st, err := w.live.CreateStream(ctx, host, live.NewStream{Title: w.unique("Live "), Currency: "EUR"})
+	if err != nil {
+		t.Fatalf("create stream: %v", err)
+	}
+	if _, err := w.live.AddToLineup(ctx, party.Principal{Role: party.RoleBrand, PartyID: tn.brand.ID}, st.ID, tn.product.ID, 1000); err != nil {
+		t.Fatalf("add to line-up: %v", err)
+	}
+	if started {
+		if st, err = w.live.StartStream(ctx, host, st.ID); err != nil {
+			t.Fatalf("start stream: %v", err)
+		}
+	}
+	return st
+}
+
+// newPin pins tenant i's product on st as its host and returns the pin.
+func (w *world) newPin(t testing.TB, i int, st live.Stream) live.Pin {
+	t.Helper()
+	host := party.Principal{Role: party.RoleCreator, PartyID: w.tenants[i].creator.ID}
+	pin, err := w.live.PinProduct(context.Background(), host, st.ID, live.NewPin{ProductID: w.tenants[i].product.ID})
+	if err != nil {
+		t.Fatalf("pin: %v", err)
+	}
+	return pin
+}
+
+// newShopper signs up a fresh shopper and returns it with its token.
+func (w *world) newShopper(t testing.TB) (party.Shopper, string) {
+	t.Helper()
+	sh, tok, err := w.parties.CreateShopper(context.Background(), party.Principal{}, party.NewShopper{DisplayName: w.unique("Viewer ")})
+	if err != nil {
+		t.Fatalf("create shopper: %v", err)
+	}
+	return sh, tok.Token
+}
+
+// newMessage posts a chat message to st by a fresh shopper (so rate limits
+// never interfere) and returns it.
+func (w *world) newMessage(t testing.TB, st live.Stream) live.ChatMessage {
+	t.Helper()
+	sh, _ := w.newShopper(t)
+	msg, err := w.room.Chat(context.Background(), party.Principal{Role: party.RoleShopper, PartyID: sh.ID}, st.ID, "hello")
+	if err != nil {
+		t.Fatalf("chat: %v", err)
+	}
+	return msg
 }
 
 // client returns an apitest client of the world for t.
@@ -163,7 +266,7 @@ func (w *world) storeToken(t testing.TB, role party.Role, partyID string, expire
 	return plain
 }
 
-// snapshotTables are the tables the parties and catalog routes write, with
+// snapshotTables are the tables the parties, catalog and live routes write, with
 // the columns that define their state (a token's last use changes on every
 // authentication and is left out).
 func snapshotTables() []struct{ table, columns string } {
@@ -175,6 +278,11 @@ func snapshotTables() []struct{ table, columns string } {
 		{"tokens", "id, hash, role, party_id, created_at, expires_at"},
 		{"products", "*"},
 		{"variants", "*"},
+		{"streams", "*"},
+		{"lineup_items", "*"},
+		{"pins", "*"},
+		{"chat_messages", "*"},
+		{"stream_mutes", "*"},
 		{"outbox", "*"},
 	}
 }

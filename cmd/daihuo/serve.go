@@ -137,10 +137,14 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 				checker{"postgres", func(ctx context.Context) error { return storage.SQL(db.db).PingContext(ctx) }},
 				checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
 			},
-			Auth:    svc.parties,
-			Clock:   func() time.Time { return time.Now().UTC() },
-			Parties: svc.parties,
-			Catalog: svc.catalog,
+			Auth:     svc.parties,
+			Clock:    func() time.Time { return time.Now().UTC() },
+			Parties:  svc.parties,
+			Catalog:  svc.catalog,
+			Live:     svc.live,
+			Room:     svc.room,
+			Presence: presence,
+			Hub:      fanout,
 		})
 		ln, err := net.Listen("tcp", c.Addr)
 		if err != nil {
