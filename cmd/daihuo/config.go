@@ -37,6 +37,7 @@ type config struct {
 	Roles               roleSet
 	LogLevel            slog.Level
 	ShutdownTimeout     time.Duration
+	ReservationTTL      time.Duration
 	Demo                bool
 }
 
@@ -100,6 +101,15 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	fs.StringVar(&logLevel, "log-level", env(getenv, "DAIHUO_LOG_LEVEL", "info"), "debug, info, warn or error (DAIHUO_LOG_LEVEL)")
 	fs.StringVar(&brokers, "kafka-brokers", getenv("KAFKA_BROKERS"), "comma-separated Kafka brokers; empty starts an embedded broker (KAFKA_BROKERS)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may drain in-flight work")
+	ttl := 10 * time.Minute
+	if v := getenv("DAIHUO_RESERVATION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("DAIHUO_RESERVATION_TTL: want a positive duration such as 10m, got %q", v)
+		}
+		ttl = d
+	}
+	fs.DurationVar(&c.ReservationTTL, "reservation-ttl", ttl, "how long an unpaid order holds its stock (DAIHUO_RESERVATION_TTL)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo data at start and print the tokens to try it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -137,6 +147,7 @@ func (c config) LogValue() slog.Value {
 		slog.Any("stripe_webhook_secret", c.StripeWebhookSecret),
 		slog.Any("admin_token", c.AdminToken),
 		slog.String("roles", c.Roles.String()),
+		slog.Duration("reservation_ttl", c.ReservationTTL),
 		slog.String("log_level", c.LogLevel.String()),
 	)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/daihuo/daihuo/api"
 	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/order"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/streaming"
 	"github.com/daihuo/daihuo/streaming/hub"
@@ -104,6 +105,34 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	if c.Roles["relay"] {
 		relay := streaming.NewRelay(outbox, producer, log, metrics)
 		startWorker("relay", relay.Run)
+	}
+
+	// Checkout: the payment gateway (Stripe or the local simulator), orders
+	// on the hot-row reservation batcher, and the one webhook path both
+	// Stripe's posts and the simulator's deliveries take.
+	var receiver *order.Receiver
+	gw, err := newGateway(c, db, func(ctx context.Context, payload []byte, sig string) error {
+		return receiver.Receive(ctx, payload, sig)
+	}, log)
+	if err != nil {
+		return err
+	}
+	reserver := storage.NewReserver(db.db, outbox, storage.ReserverConfig{Logger: log})
+	defer reserver.Close()
+	var reserve order.Reserver = reserver
+	if getenv("DAIHUO_RESERVE") == "naive" { // the benchmark's baseline only
+		reserve = storage.NewNaiveReserver(reserver)
+	}
+	orders := order.NewService(storage.NewOrderStore(db.db, outbox), reserve, gw, outbox, svc.tx,
+		func() time.Time { return time.Now().UTC() }, order.Config{ReservationTTL: c.ReservationTTL, Logger: log})
+	receiver = order.NewReceiver(gw, orders, log)
+	idempotency := storage.NewIdempotencyStore(db.db, storage.IdempotencyConfig{})
+	_ = idempotency // goes to api.Deps with the order routes
+	if c.Roles["api"] || c.Roles["settle"] {
+		startWorker("local-payments", gw.run)
+	}
+	if c.Roles["settle"] {
+		startWorker("order-expiry", orders.RunExpiry)
 	}
 
 	// The live hub fans events out to this node's viewers; the feed fills it
