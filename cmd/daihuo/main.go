@@ -22,7 +22,8 @@ commands:
   token create --role R [--party ID]
                          mint an API token and print it once
   demo                   seed demo data and print tokens to try each role
-  bench fanout|all       benchmark programs, each against a naive baseline
+  bench fanout|flashsale|all
+                         benchmark programs, each against a naive baseline
 
 Configuration comes from flags and the environment: DATABASE_URL, KAFKA_BROKERS,
 STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, DAIHUO_ADMIN_TOKEN, DAIHUO_ADDR,
