@@ -39,6 +39,7 @@ type config struct {
 	ShutdownTimeout     time.Duration
 	ReservationTTL      time.Duration
 	Demo                bool
+	PprofAddr           string
 }
 
 // roleSet is the set of roles a serve process plays.
@@ -110,6 +111,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		ttl = d
 	}
 	fs.DurationVar(&c.ReservationTTL, "reservation-ttl", ttl, "how long an unpaid order holds its stock (DAIHUO_RESERVATION_TTL)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("DAIHUO_PPROF_ADDR"), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (DAIHUO_PPROF_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo data at start and print the tokens to try it")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -195,6 +196,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		}()
 		fmt.Fprintf(stdout, "daihuo serving on http://%s\n", ln.Addr())
 	}
+	if c.PprofAddr != "" {
+		go servePprof(c.PprofAddr, log)
+	}
 	log.Info("daihuo ready", "roles", c.Roles.String())
 
 	<-ctx.Done()
@@ -233,6 +237,20 @@ func nodeID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
+// servePprof serves the runtime profiles on their own listener, never on
+// the public API address.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("pprof serving", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("pprof server", "err", err)
+	}
 }
 
 // checker adapts a function to the api's readiness check.
