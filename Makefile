@@ -6,7 +6,8 @@ FUZZTIME  ?= 5s
 
 .PHONY: run build test test-go fuzz lint fmt bench deps clean
 
-run: deps build ## start the whole service with demo data on embedded defaults
+run: build ## start the whole service with demo data on embedded defaults
+	@scripts/deps.sh run
 	$(BIN) serve --demo
 
 build: ## build the daihuo binary into .bin/
@@ -31,11 +32,12 @@ lint: ## go vet and staticcheck
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
 
-bench: deps build ## benchmark programs that print figures against a naive baseline
+bench: build ## benchmark programs that print figures against a naive baseline
+	@scripts/deps.sh run
 	$(BIN) bench all
 
-deps: ## install missing system packages (PostgreSQL 15 server)
-	@scripts/deps.sh
+deps: ## install missing system packages and test tools (PostgreSQL 15, chromium, playwright-core)
+	@scripts/deps.sh test
 
 clean:
 	rm -rf .bin

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what daihuo's run and tests need beyond Go, when it is missing:
-# the PostgreSQL 15 server binaries. Idempotent and quiet when all is there.
+# Installs what daihuo needs beyond Go, when it is missing: for `run`, the
+# PostgreSQL 15 server binaries; for `test`, also chromium and playwright-core
+# for the browser tests. Idempotent and quiet when all is there.
 set -euo pipefail
+
+what=${1:-test}
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
@@ -24,4 +27,21 @@ if [ ! -x "$PG_BIN/pg_ctl" ]; then
 	if command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 main'; then
 		pg_ctlcluster 15 main stop || true
 	fi
+fi
+
+[ "$what" = test ] || exit 0
+
+# The browser tests drive Debian's chromium with playwright-core from npm.
+if [ ! -x /usr/bin/chromium ]; then
+	echo "deps: installing chromium" >&2
+	apt_install chromium
+fi
+if ! command -v node >/dev/null; then
+	echo "deps: installing nodejs and npm" >&2
+	apt_install nodejs npm
+fi
+e2e="$(dirname "$0")/../web/e2e"
+if [ ! -d "$e2e/node_modules/playwright-core" ]; then
+	echo "deps: installing playwright-core" >&2
+	(cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
 fi
