@@ -14,6 +14,7 @@ import (
 
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/order"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/streaming/hub"
 )
@@ -71,24 +72,40 @@ type Deps struct {
 	Presence *live.Presence
 	// Hub fans a stream's events out to this node's viewers.
 	Hub Fanout
+	// Orders places, reads, cancels and refunds orders.
+	Orders *order.Service
+	// Webhooks verifies and applies the payment provider's webhooks posted
+	// to /v1/webhooks/stripe (the order.Receiver on the process's gateway).
+	Webhooks WebhookReceiver
+	// LocalPayments confirms intents of the local payment simulator; nil,
+	// or a nil *local.Simulator, when the process uses Stripe, and the
+	// confirm route then answers 404.
+	LocalPayments LocalPayments
+	// Idempotency records the answers of requests made with an
+	// Idempotency-Key (see AdaptIdempotency).
+	Idempotency IdempotencyStore
 }
 
 // server holds the dependencies every handler and middleware shares.
 type server struct {
-	log          *slog.Logger
-	registry     *prometheus.Registry
-	metrics      *httpMetrics
-	metricsHTTP  http.Handler
-	ready        []Checker
-	auth         Authenticator
-	now          func() time.Time
-	readyTimeout time.Duration
-	parties      *party.Service
-	catalog      *catalog.Service
-	live         *live.Service
-	room         *live.Room
-	presence     *live.Presence
-	hub          Fanout
+	log           *slog.Logger
+	registry      *prometheus.Registry
+	metrics       *httpMetrics
+	metricsHTTP   http.Handler
+	ready         []Checker
+	auth          Authenticator
+	now           func() time.Time
+	readyTimeout  time.Duration
+	parties       *party.Service
+	catalog       *catalog.Service
+	live          *live.Service
+	room          *live.Room
+	presence      *live.Presence
+	hub           Fanout
+	orders        *order.Service
+	webhooks      WebhookReceiver
+	localPayments LocalPayments
+	idempotency   IdempotencyStore
 }
 
 // New returns the HTTP handler of daihuo: the route table of routes.go behind
@@ -123,6 +140,16 @@ func newServer(d Deps) *server {
 		room:         d.Room,
 		presence:     d.Presence,
 		hub:          d.Hub,
+		orders:       d.Orders,
+	}
+	if !isNil(d.Webhooks) {
+		s.webhooks = d.Webhooks
+	}
+	if !isNil(d.LocalPayments) {
+		s.localPayments = d.LocalPayments
+	}
+	if !isNil(d.Idempotency) {
+		s.idempotency = d.Idempotency
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/daihuo/daihuo/api/apitest"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/payments/local"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -110,6 +111,14 @@ type accessRow struct {
 	// sse marks an event stream: it is opened on the world's real server
 	// and closed after its first event, which must be the snapshot.
 	sse bool
+	// header returns headers the call needs besides the token, given its
+	// body: an Idempotency-Key, a webhook's signature.
+	header func(w *world, body any) map[string]string
+}
+
+// freshKey gives every call a new Idempotency-Key.
+func freshKey(w *world, _ any) map[string]string {
+	return map[string]string{idempotencyHeader: w.unique("matrix-key-")}
 }
 
 // get is the call of a GET without a body.
@@ -227,6 +236,34 @@ func accessMatrix() map[string]accessRow {
 			call: get(func(w *world) string { return "/v1/streams/" + w.a().stream.ID + "/mutes/" + w.a().shopper.ID })},
 		"POST /v1/streams/:id/likes": {who: []party.Role{shopper}, want: 202,
 			call: onStream("/likes", func(*world) any { return map[string]any{"count": 3} })},
+
+		// Orders: any shopper may buy from any live stream; an order is its
+		// shopper's and its items' brands' (tenant B's shopper and brand get
+		// 404 on tenant A's order).
+		"POST /v1/orders": {who: []party.Role{shopper}, want: 201, header: freshKey, call: func(t testing.TB, w *world) (string, any) {
+			v := w.a().product.Variants[0].ID
+			w.addStock(t, 0, v, 1)
+			return "/v1/orders", orderRequest(w.a().stream.ID, "", v, 1)
+		}},
+		"GET /v1/orders": {who: []party.Role{shopper, brand, admin}, call: get(fixed("/v1/orders"))},
+		"GET /v1/orders/:id": {who: []party.Role{shopper, brand, admin}, tenant: true, call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/orders/" + w.newOrder(t, 0, 1).ID, nil
+		}},
+		"POST /v1/orders/:id/cancel": {who: []party.Role{shopper}, tenant: true, call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/orders/" + w.newOrder(t, 0, 1).ID + "/cancel", nil
+		}},
+		"POST /v1/orders/:id/refund": {who: []party.Role{brand, admin}, tenant: true, header: freshKey, call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/orders/" + w.paidOrder(t, 0, 1).ID + "/refund", map[string]any{}
+		}},
+		// Public: the client secret is the credential, the signature the webhook's.
+		"POST /v1/payments/local/:intent_id/confirm": {call: func(t testing.TB, w *world) (string, any) {
+			o := w.newOrder(t, 0, 1)
+			return "/v1/payments/local/" + o.Payment.IntentID + "/confirm",
+				map[string]any{"client_secret": o.Payment.ClientSecret, "card_number": local.CardSucceeds}
+		}},
+		"POST /v1/webhooks/stripe": {header: signedFor(worldWebhookSecret), call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/webhooks/stripe", stripeEvent(t, w.unique("evt_matrix_"), "customer.created", map[string]any{"id": "cus_1", "object": "customer"})
+		}},
 	}
 }
 
@@ -284,7 +321,13 @@ func TestAccessMatrix(t *testing.T) {
 					ev.close()
 					return
 				}
-				res := c.Call(r.Method, path, token, body).Want(status)
+				req := apitest.NewRequest(t, r.Method, path, token, body)
+				if row.header != nil {
+					for k, v := range row.header(w, body) {
+						req.Header.Set(k, v)
+					}
+				}
+				res := c.Do(req).Want(status)
 				if code != "" {
 					if p := res.Problem(); p.Code != code {
 						t.Errorf("%s %s: code %s, want %s", r.Method, path, p.Code, code)

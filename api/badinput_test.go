@@ -15,6 +15,7 @@ import (
 	"github.com/daihuo/daihuo/domain/id"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/order"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
@@ -30,6 +31,9 @@ type badCase struct {
 	status int
 	code   string
 	field  string // for 400: a field the errors must name
+	// header holds more request headers; "{key}" in a value becomes a key
+	// no other case uses.
+	header map[string]string
 }
 
 // variant is a variant object with the given JSON fragments replacing the
@@ -228,7 +232,7 @@ func badInputs() []badCase {
 		party("shopper: expired token sent", "/v1/shoppers", "Bearer {expired}", `{"display_name":"Ana"}`, 401, "unauthenticated", ""),
 		{name: "brand: read another brand", method: http.MethodGet, path: "/v1/brands/{brandB}", auth: brand, status: 404, code: "not_found"},
 		{name: "creator: garbage id", method: http.MethodGet, path: "/v1/creators/crt_%00", auth: admin, status: 404, code: "not_found"},
-	}, liveBadInputs()...)
+	}, append(liveBadInputs(), orderBadInputs()...)...)
 }
 
 // liveBadInputs are the malformed requests of the live routes: streams,
@@ -391,6 +395,195 @@ func liveBadInputs() []badCase {
 	}
 }
 
+// object is a JSON object of defaults (`"key":value` fragments) with each
+// field replacing the default of its key, or added; -"key" drops one.
+func object(defaults []string, fields ...string) string {
+	keyOf := func(f string) string {
+		k, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(f, "-"), `"`), `"`)
+		return k
+	}
+	parts := slices.Clone(defaults)
+	for _, f := range fields {
+		i := slices.IndexFunc(parts, func(p string) bool { return keyOf(p) == keyOf(f) })
+		switch {
+		case strings.HasPrefix(f, "-"):
+			if i >= 0 {
+				parts = slices.Delete(parts, i, i+1)
+			}
+		case i >= 0:
+			parts[i] = f
+		default:
+			parts = append(parts, f)
+		}
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// orderJSON is a valid POST /v1/orders body (one unit of {varA} on the live
+// stream {strA}) with fields replacing or adding top-level fields.
+func orderJSON(fields ...string) string {
+	return object([]string{`"stream_id":"{strA}"`, items(item()), shipTo()}, fields...)
+}
+
+// items is the items field with these lines.
+func items(lines ...string) string { return `"items":[` + strings.Join(lines, ",") + `]` }
+
+// item is one unit of {varA} with fields replacing or adding some.
+func item(fields ...string) string {
+	return object([]string{`"variant_id":"{varA}"`, `"quantity":1`}, fields...)
+}
+
+// shipTo is a valid shipping field with fields replacing or adding some.
+func shipTo(fields ...string) string {
+	return `"shipping":` + object([]string{`"name":"Mia Chen"`, `"line1":"12 Rue de Rivoli"`, `"city":"Paris"`,
+		`"postal_code":"75001"`, `"country":"FR"`}, fields...)
+}
+
+// orderBadInputs are the malformed requests of the order and payment
+// routes. {ordPending} and {ordPaid} are orders of tenant A's shopper (one
+// unit of {varA}, €49), {ordB} a pending order of tenant B's shopper;
+// {pinFlash} is a flash pin on {strA} (2 per buyer), {pinExpired} one whose
+// sale is over, {pinB} a pin on tenant B's stream; {varUSD} is in {strA}'s
+// line-up but priced in USD; {strScheduled} and {strEnded} have {prdA} in
+// their line-ups.
+func orderBadInputs() []badCase {
+	const shopper, brand = "Bearer {shopper}", "Bearer {brand}"
+	keyed := map[string]string{idempotencyHeader: "{key}"}
+	c := func(name, method, path, auth, body string, status int, code, field string) badCase {
+		return badCase{name: name, method: method, path: path, auth: auth, body: body, status: status, code: code, field: field}
+	}
+	place := func(name, body string, status int, code, field string) badCase {
+		bc := c("order: "+name, http.MethodPost, "/v1/orders", shopper, body, status, code, field)
+		bc.header = keyed
+		return bc
+	}
+	invalid := func(name, body, field string) badCase { return place(name, body, 400, "validation_failed", field) }
+	withKey := func(bc badCase, key string) badCase {
+		bc.header = map[string]string{idempotencyHeader: key}
+		return bc
+	}
+	refund := func(name, path, auth, body string, status int, code, field string) badCase {
+		bc := c("refund: "+name, http.MethodPost, path, auth, body, status, code, field)
+		bc.header = keyed
+		return bc
+	}
+	confirm := func(name, intent, body string, status int, code, field string) badCase {
+		return c("confirm: "+name, http.MethodPost, "/v1/payments/local/"+intent+"/confirm", "", body, status, code, field)
+	}
+	lines := make([]string, 21)
+	for i := range lines {
+		lines[i] = item(`"variant_id":"var_` + strings.Repeat("0", 25-len(fmt.Sprint(i))) + fmt.Sprint(i) + `"`)
+	}
+	kb10 := strings.Repeat("x", 10<<10)
+	event := `{"id":"evt_1","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1"}}}`
+
+	return []badCase{
+		// POST /v1/orders: prices come from the server.
+		invalid("unit price in an item", orderJSON(items(item(`"unit_price":{"amount":1,"currency":"EUR"}`))), "items[0].unit_price"),
+		invalid("price in an item", orderJSON(items(item(`"price":{"amount":1,"currency":"EUR"}`))), "items[0].price"),
+		invalid("total given", orderJSON(`"total":{"amount":1,"currency":"EUR"}`), "total"),
+		// Quantities.
+		invalid("quantity 0", orderJSON(items(item(`"quantity":0`))), "items[0].quantity"),
+		invalid("quantity -1", orderJSON(items(item(`"quantity":-1`))), "items[0].quantity"),
+		invalid("quantity 101", orderJSON(items(item(`"quantity":101`))), "items[0].quantity"),
+		invalid("quantity 1e9", orderJSON(items(item(`"quantity":1e9`))), "items[0].quantity"),
+		invalid("quantity 1000000000", orderJSON(items(item(`"quantity":1000000000`))), "items[0].quantity"),
+		invalid("quantity beyond int64", orderJSON(items(item(`"quantity":99999999999999999999`))), "items[0].quantity"),
+		invalid("quantity is a string", orderJSON(items(item(`"quantity":"2"`))), "items[0].quantity"),
+		invalid("quantity 1.5", orderJSON(items(item(`"quantity":1.5`))), "items[0].quantity"),
+		invalid("quantity missing", orderJSON(items(item(`-"quantity"`))), "items[0].quantity"),
+		invalid("quantity in the second line", orderJSON(items(item(), item(`"variant_id":"{varA1}"`, `"quantity":0`))), "items[1].quantity"),
+		// Lines.
+		invalid("21 items", orderJSON(items(lines...)), "items"),
+		invalid("no items", orderJSON(items()), "items"),
+		invalid("items null", orderJSON(`"items":null`), "items"),
+		invalid("items is an object", orderJSON(`"items":{}`), "items"),
+		invalid("same variant twice", orderJSON(items(item(), item())), "items[1].variant_id"),
+		invalid("variant not in the line-up", orderJSON(items(item(`"variant_id":"{varOut}"`))), "items[0].variant_id"),
+		invalid("variant of another stream", orderJSON(items(item(`"variant_id":"{varB}"`))), "items[0].variant_id"),
+		invalid("unknown variant", orderJSON(items(item(`"variant_id":"{varNone}"`))), "items[0].variant_id"),
+		invalid("a product id as variant", orderJSON(items(item(`"variant_id":"{prdA}"`))), "items[0].variant_id"),
+		place("product in another currency than the stream's", orderJSON(items(item(`"variant_id":"{varUSD}"`))), 422, "currency_mismatch", ""),
+		// Streams and pins.
+		invalid("unknown stream", orderJSON(`"stream_id":"{strNone}"`), "stream_id"),
+		invalid("no stream", orderJSON(`-"stream_id"`), "stream_id"),
+		invalid("stream id of a product", orderJSON(`"stream_id":"{prdA}"`), "stream_id"),
+		place("stream not live yet", orderJSON(`"stream_id":"{strScheduled}"`), 409, "invalid_state", ""),
+		place("stream ended", orderJSON(`"stream_id":"{strEnded}"`), 409, "invalid_state", ""),
+		place("flash pin expired", orderJSON(`"pin_id":"{pinExpired}"`), 409, "invalid_state", ""),
+		place("over the flash pin's limit per buyer", orderJSON(`"pin_id":"{pinFlash}"`, items(item(`"quantity":3`))), 409, "limit_exceeded", ""),
+		invalid("pin of another stream", orderJSON(`"pin_id":"{pinB}"`), "pin_id"),
+		invalid("unknown pin", orderJSON(`"pin_id":"{pinNone}"`), "pin_id"),
+		invalid("pin id of a stream", orderJSON(`"pin_id":"{strA}"`), "pin_id"),
+		// Shipping.
+		invalid("no shipping", orderJSON(`-"shipping"`), "shipping.name"),
+		invalid("shipping without postal code", orderJSON(shipTo(`-"postal_code"`)), "shipping.postal_code"),
+		invalid("blank city", orderJSON(shipTo(`"city":"  "`)), "shipping.city"),
+		invalid("country XX", orderJSON(shipTo(`"country":"XX"`)), "shipping.country"),
+		invalid("country france", orderJSON(shipTo(`"country":"france"`)), "shipping.country"),
+		invalid("10 KB name", orderJSON(shipTo(`"name":"`+kb10+`"`)), "shipping.name"),
+		invalid("control character in line1", orderJSON(shipTo(`"line1":"12 Rue\u0000 de Rivoli"`)), "shipping.line1"),
+		invalid("postal code with symbols", orderJSON(shipTo(`"postal_code":"75001;--"`)), "shipping.postal_code"),
+		invalid("phone in shipping", orderJSON(shipTo(`"phone":"+33 1 23 45 67 89"`)), "shipping.phone"),
+		invalid("shipping is a string", orderJSON(`"shipping":"12 Rue de Rivoli, Paris"`), "shipping"),
+		// The request as a whole.
+		withKey(invalid("no Idempotency-Key", orderJSON(), idempotencyHeader), ""),
+		withKey(invalid("Idempotency-Key of 256 characters", orderJSON(), idempotencyHeader), strings.Repeat("k", 256)),
+		withKey(invalid("Idempotency-Key with a space", orderJSON(), idempotencyHeader), "my key"),
+		withKey(invalid("Idempotency-Key not ASCII", orderJSON(), idempotencyHeader), "clé-1"),
+		{name: "order: wrong content type", method: http.MethodPost, path: "/v1/orders", auth: shopper, ctype: "text/plain",
+			body: orderJSON(), header: keyed, status: 415, code: "unsupported_media_type"},
+		invalid("empty body", "", "body"),
+		{name: "order: by a brand", method: http.MethodPost, path: "/v1/orders", auth: brand, body: orderJSON(), header: keyed, status: 403, code: "forbidden"},
+		{name: "order: without a token", method: http.MethodPost, path: "/v1/orders", body: orderJSON(), header: keyed, status: 401, code: "unauthenticated"},
+
+		// Reading and cancelling.
+		c("order: another shopper's", http.MethodGet, "/v1/orders/{ordB}", shopper, "", 404, "not_found", ""),
+		c("order: another brand's", http.MethodGet, "/v1/orders/{ordPaid}", "Bearer {brandTokB}", "", 404, "not_found", ""),
+		c("order: garbage id", http.MethodGet, "/v1/orders/ord_", shopper, "", 404, "not_found", ""),
+		c("orders: limit=0", http.MethodGet, "/v1/orders?limit=0", shopper, "", 400, "validation_failed", "limit"),
+		c("orders: cursor that is no cursor", http.MethodGet, "/v1/orders?cursor=garbage", shopper, "", 400, "validation_failed", "cursor"),
+		c("cancel: another shopper's order", http.MethodPost, "/v1/orders/{ordB}/cancel", shopper, "", 404, "not_found", ""),
+		c("cancel: a paid order", http.MethodPost, "/v1/orders/{ordPaid}/cancel", shopper, "", 409, "invalid_state", ""),
+		c("cancel: unknown order", http.MethodPost, "/v1/orders/{ordNone}/cancel", shopper, "", 404, "not_found", ""),
+		c("cancel: a stream's id", http.MethodPost, "/v1/orders/{strA}/cancel", shopper, "", 404, "not_found", ""),
+		c("cancel: by the brand", http.MethodPost, "/v1/orders/{ordPending}/cancel", brand, "", 403, "forbidden", ""),
+
+		// Refunds.
+		refund("over the paid amount", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":4901,"currency":"EUR"}}`, 400, "validation_failed", "amount.amount"),
+		refund("in another currency", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":100,"currency":"USD"}}`, 422, "currency_mismatch", ""),
+		refund("of an unpaid order", "/v1/orders/{ordPending}/refund", brand, `{}`, 409, "invalid_state", ""),
+		refund("admin, of an unpaid order", "/v1/orders/{ordPending}/refund", "Bearer {admin}", "", 409, "invalid_state", ""),
+		refund("zero amount", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":0,"currency":"EUR"}}`, 400, "validation_failed", "amount.amount"),
+		refund("negative amount", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":-100,"currency":"EUR"}}`, 400, "validation_failed", "amount.amount"),
+		refund("amount with a fraction", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":10.5,"currency":"EUR"}}`, 400, "validation_failed", "amount.amount"),
+		refund("amount is a string", "/v1/orders/{ordPaid}/refund", brand, `{"amount":"49.00 EUR"}`, 400, "validation_failed", "amount"),
+		refund("unknown currency", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":100,"currency":"ABC"}}`, 400, "validation_failed", "amount.currency"),
+		refund("unknown field", "/v1/orders/{ordPaid}/refund", brand, `{"reason":"broken"}`, 400, "validation_failed", "reason"),
+		refund("another brand's order", "/v1/orders/{ordPaid}/refund", "Bearer {brandTokB}", `{}`, 404, "not_found", ""),
+		refund("unknown order", "/v1/orders/{ordNone}/refund", brand, `{}`, 404, "not_found", ""),
+		refund("by the shopper", "/v1/orders/{ordPaid}/refund", shopper, `{}`, 403, "forbidden", ""),
+		withKey(refund("no Idempotency-Key", "/v1/orders/{ordPaid}/refund", brand, `{}`, 400, "validation_failed", idempotencyHeader), ""),
+
+		// Paying with the simulator.
+		confirm("wrong client secret", "{intentPending}", `{"client_secret":"{intentPending}_secret_wrong","card_number":"4242424242424242"}`, 404, "not_found", ""),
+		confirm("another intent's secret", "{intentPending}", `{"client_secret":"{secretPaid}","card_number":"4242424242424242"}`, 404, "not_found", ""),
+		confirm("card number abc", "{intentPending}", `{"client_secret":"{secretPending}","card_number":"abc"}`, 400, "validation_failed", "card_number"),
+		confirm("card number failing Luhn", "{intentPending}", `{"client_secret":"{secretPending}","card_number":"4242424242424241"}`, 400, "validation_failed", "card_number"),
+		confirm("card number is a number", "{intentPending}", `{"client_secret":"{secretPending}","card_number":4242424242424242}`, 400, "validation_failed", "card_number"),
+		confirm("no client secret", "{intentPending}", `{"card_number":"4242424242424242"}`, 400, "validation_failed", "client_secret"),
+		confirm("unknown intent", "pi_local_nope", `{"client_secret":"{secretPending}","card_number":"4242424242424242"}`, 404, "not_found", ""),
+		confirm("paid intent", "{intentPaid}", `{"client_secret":"{secretPaid}","card_number":"4242424242424242"}`, 409, "invalid_state", ""),
+
+		// Webhooks.
+		c("webhook: no signature", http.MethodPost, "/v1/webhooks/stripe", "", event, 400, "validation_failed", stripeSignatureHeader),
+		{name: "webhook: garbled signature", method: http.MethodPost, path: "/v1/webhooks/stripe", body: event,
+			header: map[string]string{stripeSignatureHeader: "t=1,v1=00"}, status: 400, code: "validation_failed", field: stripeSignatureHeader},
+		{name: "webhook: not JSON", method: http.MethodPost, path: "/v1/webhooks/stripe", ctype: "text/plain", body: event,
+			header: map[string]string{stripeSignatureHeader: "t=1,v1=00"}, status: 415, code: "unsupported_media_type"},
+	}
+}
+
 // TestBadInput sends every malformed request of badInputs and checks its
 // exact status and code, the field it names, and that the database did not
 // change.
@@ -402,16 +595,45 @@ func TestBadInput(t *testing.T) {
 	if n := len(liveBadInputs()); n < 25 {
 		t.Fatalf("only %d bad inputs of the live routes; at least 25", n)
 	}
+	if n := len(orderBadInputs()); n < 30 {
+		t.Fatalf("only %d bad inputs of the order routes; at least 30", n)
+	}
 	w := newWorld(t)
 	a, b := w.a(), w.b()
 	now := time.Now()
+	ctx := context.Background()
+	brandA := party.Principal{Role: party.RoleBrand, PartyID: a.brand.ID}
 	// A product of brand A in the stream's currency, not in its line-up.
-	out, err := w.catalog.CreateProduct(context.Background(), party.Principal{Role: party.RoleBrand, PartyID: a.brand.ID}, catalog.NewProduct{
+	out, err := w.catalog.CreateProduct(ctx, brandA, catalog.NewProduct{
 		Title: "Not offered", Variants: []catalog.NewVariant{{SKU: "OUT-1", Title: "One", Price: money.Money{Amount: 100, Currency: "EUR"}, Stock: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A product in the line-up of A's stream, since repriced in dollars.
+	usd, err := w.catalog.CreateProduct(ctx, brandA, catalog.NewProduct{
+		Title: "Repriced", Variants: []catalog.NewVariant{{SKU: "USD-1", Title: "One", Price: money.Money{Amount: 100, Currency: "EUR"}, Stock: 5}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.live.AddToLineup(ctx, brandA, a.stream.ID, usd.ID, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.Exec(`UPDATE variants SET price_currency = 'USD' WHERE product_id = ?`, usd.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	// Streams that are not live, flash pins live and over, orders.
+	ended := w.newStream(t, 0, true)
+	if _, err := w.live.EndStream(ctx, party.Principal{Role: party.RoleCreator, PartyID: a.creator.ID}, ended.ID); err != nil {
+		t.Fatal(err)
+	}
+	expired := w.newFlashPin(t, 0, a.stream, 5, 0)
+	if err := w.db.Exec(`UPDATE pins SET flash_ends_at = now() - interval '1 minute' WHERE id = ?`, expired.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	flash := w.newFlashPin(t, 0, a.stream, 5, 2)
+	pending, paid, theirs := w.newOrder(t, 0, 1), w.paidOrder(t, 0, 1), w.newOrder(t, 1, 1)
 	fill := strings.NewReplacer(
 		"{admin}", w.admin,
 		"{brand}", w.token(party.RoleBrand, 0),
@@ -430,6 +652,13 @@ func TestBadInput(t *testing.T) {
 		"{strA}", a.stream.ID, "{strB}", b.stream.ID, "{strNone}", id.New(live.PrefixStream, now),
 		"{prdOut}", out.ID, "{pinNone}", id.New(live.PrefixPin, now), "{msgNone}", id.New(live.PrefixMessage, now),
 		"{shpNone}", id.New(party.PrefixShopper, now),
+		"{varA1}", a.product.Variants[1].ID, "{varOut}", out.Variants[0].ID, "{varUSD}", usd.Variants[0].ID,
+		"{strScheduled}", w.newStream(t, 0, false).ID, "{strEnded}", ended.ID,
+		"{pinFlash}", flash.ID, "{pinExpired}", expired.ID, "{pinB}", w.newPin(t, 1, b.stream).ID,
+		"{ordPending}", pending.ID, "{ordPaid}", paid.ID, "{ordB}", theirs.ID, "{ordNone}", id.New(order.PrefixOrder, now),
+		"{intentPending}", pending.Payment.IntentID, "{secretPending}", pending.Payment.ClientSecret,
+		"{intentPaid}", paid.Payment.IntentID, "{secretPaid}", paid.Payment.ClientSecret,
+		"{brandTokB}", w.token(party.RoleBrand, 1),
 	)
 	names := map[string]bool{}
 	for _, tt := range cases {
@@ -455,6 +684,11 @@ func TestBadInput(t *testing.T) {
 			}
 			if tt.auth != "" {
 				req.Header.Set("Authorization", fill.Replace(tt.auth))
+			}
+			for k, v := range tt.header {
+				if v != "" {
+					req.Header.Set(k, fill.Replace(strings.ReplaceAll(v, "{key}", w.unique("bad-key-"))))
+				}
 			}
 			before := w.snapshot(t)
 			res := c.Do(req).Want(tt.status)

@@ -23,13 +23,18 @@
 //   - pathID(c, "id", "prd") answers 404 for an id that cannot exist;
 //     idempotencyKey(c) reads the required Idempotency-Key header;
 //     pageQuery(c) reads ?limit= and ?cursor=.
+//   - s.idempotent(h) in the route table makes a POST that creates or moves
+//     money safe to retry under the required Idempotency-Key
+//     (idempotency.go): a success is recorded and replayed, the same key
+//     with another request is a 409; document the IdempotencyKey parameter.
 //
 // # Adding a route, for example POST /v1/brands
 //
 //  1. Route table (routes.go): add a row
 //     {http.MethodPost, "/v1/brands", allow(party.RoleAdmin), s.createBrand}
-//     or public() for anyone. routes() only names handlers; it must not
-//     call anything, because Routes() builds it on a zero server.
+//     or public() for anyone. routes() only names handlers (and wraps
+//     them, as idempotent does, without touching the server); it must not
+//     call anything else, because Routes() builds it on a zero server.
 //  2. Handler: a method of *server, with its request and reply DTOs and
 //     the converters from domain types beside it; the service it calls is
 //     a new field of Deps (and of server, set in newServer).

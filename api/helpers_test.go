@@ -232,7 +232,8 @@ const testPaths = `{
       "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
       "422": {"$ref": "#/components/responses/UnprocessableContent"},
       "429": {"$ref": "#/components/responses/TooManyRequests"},
-      "500": {"$ref": "#/components/responses/InternalError"}}}},
+      "500": {"$ref": "#/components/responses/InternalError"},
+      "503": {"$ref": "#/components/responses/PaymentUnavailable"}}}},
   "/test/list": {"get": {"security": [],
     "parameters": [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"}],
     "responses": {

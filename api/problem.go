@@ -9,6 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/order"
+	"github.com/daihuo/daihuo/domain/payment"
 )
 
 // Codes the api adds to those of domain/errs for failures only HTTP has.
@@ -40,6 +42,10 @@ type problemKind struct {
 
 // problemKinds is THE table from error codes to HTTP statuses.
 //
+// payment_declined answers 402: the card was refused, and the same payment
+// may be made with another card. payment_unavailable answers 503: the
+// payment provider did not answer, nothing was kept and a retry is safe.
+//
 // currency_mismatch answers 422, not 409: the request is well-formed but names
 // an amount in a currency its target does not use, and no change of server
 // state would make the same request succeed, which is what 409 suggests.
@@ -48,6 +54,7 @@ func problemKinds() []problemKind {
 		{errs.CodeValidation, http.StatusBadRequest, "Validation failed"},
 		{errs.CodeUnauthenticated, http.StatusUnauthorized, "Unauthenticated"},
 		{errs.CodeInsufficientCoins, http.StatusPaymentRequired, "Insufficient coins"},
+		{payment.CodeDeclined, http.StatusPaymentRequired, "Payment declined"},
 		{errs.CodeForbidden, http.StatusForbidden, "Forbidden"},
 		{errs.CodeNotFound, http.StatusNotFound, "Not found"},
 		{codeMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed"},
@@ -61,6 +68,7 @@ func problemKinds() []problemKind {
 		{errs.CodeCurrencyMismatch, http.StatusUnprocessableEntity, "Currency mismatch"},
 		{errs.CodeRateLimited, http.StatusTooManyRequests, "Rate limited"},
 		{codeInternal, http.StatusInternalServerError, "Internal error"},
+		{order.CodePaymentUnavailable, http.StatusServiceUnavailable, "Payment provider unavailable"},
 	}
 }
 

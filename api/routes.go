@@ -9,7 +9,8 @@ import (
 
 // routes is the route table: every endpoint, who may call it and its handler.
 // It is the single place access is decided; handlers never check roles.
-// Keep it in the order of openapi.yaml.
+// Keep it in the order of openapi.yaml. It only names handlers (idempotent
+// only wraps one in a closure), so Routes can build it on a zero server.
 func (s *server) routes() []route {
 	return []route{
 		// Operations.
@@ -56,6 +57,17 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/v1/streams/:id/mutes", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.muteShopper},
 		{http.MethodDelete, "/v1/streams/:id/mutes/:shopper_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.unmuteShopper},
 		{http.MethodPost, "/v1/streams/:id/likes", allow(party.RoleShopper), s.postLikes},
+
+		// Orders and payments. Creating an order and refunding one take an
+		// Idempotency-Key: idempotent wraps the handler. Who sees which
+		// order (its shopper, a brand with items in it) is the domain's.
+		{http.MethodPost, "/v1/orders", allow(party.RoleShopper), s.idempotent(s.placeOrder)},
+		{http.MethodGet, "/v1/orders", allow(party.RoleShopper, party.RoleBrand, party.RoleAdmin), s.listOrders},
+		{http.MethodGet, "/v1/orders/:id", allow(party.RoleShopper, party.RoleBrand, party.RoleAdmin), s.getOrder},
+		{http.MethodPost, "/v1/orders/:id/cancel", allow(party.RoleShopper), s.cancelOrder},
+		{http.MethodPost, "/v1/orders/:id/refund", allow(party.RoleBrand, party.RoleAdmin), s.idempotent(s.refundOrder)},
+		{http.MethodPost, "/v1/payments/local/:intent_id/confirm", public(), s.confirmLocalPayment},
+		{http.MethodPost, "/v1/webhooks/stripe", public(), s.stripeWebhook},
 	}
 }
 

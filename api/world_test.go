@@ -19,7 +19,9 @@ import (
 	"github.com/daihuo/daihuo/domain/id"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/order"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/payments/local"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/storage/storagetest"
 	"github.com/daihuo/daihuo/streaming/hub"
@@ -32,7 +34,9 @@ func TestMain(m *testing.M) { storagetest.Main(m) }
 // tenants[1] tenant B. Each tenant's agency manages its creator, each brand
 // has one product with two variants, and each creator hosts a live stream
 // with its brand's product in the line-up. The api is also served over a
-// real HTTP server (srv), for event streams.
+// real HTTP server (srv), for event streams. Orders run as main runs them:
+// the real reservation batcher and the local payment simulator, whose
+// signed webhooks go through the same receiver as the webhook route.
 type world struct {
 	db       *gorm.DB
 	handler  http.Handler
@@ -47,6 +51,10 @@ type world struct {
 	rooms    *storage.RoomStore
 	outbox   *storage.Outbox
 	tokens   *storage.TokenStore
+	orders   *order.Service
+	receiver *order.Receiver
+	sim      *local.Simulator
+	deps     Deps   // what handler was built with, for variants of it
 	relayed  int64  // the last event number relayToHub gave, as a Kafka offset + 1 would be
 	admin    string // an admin token
 	tenants  [2]tenant
@@ -71,6 +79,9 @@ func worldBlockedWords() []string { return []string{"scam", "telegram"} }
 
 // worldChatLimit is how many messages a shopper may send per window (10 s).
 const worldChatLimit = 5
+
+// worldWebhookSecret signs the local simulator's webhooks.
+const worldWebhookSecret = "whsec_world_test"
 
 // worldHeartbeat is the hub's heartbeat in tests: short, so a test sees
 // comment lines without waiting long.
@@ -100,16 +111,38 @@ func newWorld(t testing.TB) *world {
 	w.presence = live.NewPresence(w.rooms, "test-node", w.hub.Streams, func(streamID string, n int) {
 		_ = w.hub.Publish(streamID, hub.Event{Type: "viewers", Data: map[string]int{"count": n}})
 	}, now, time.Second)
-	w.handler = New(Deps{
-		Logger:   slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Auth:     w.parties,
-		Parties:  w.parties,
-		Catalog:  w.catalog,
-		Live:     w.live,
-		Room:     w.room,
-		Presence: w.presence,
-		Hub:      w.hub,
+	logger := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	reserver := storage.NewReserver(db, w.outbox, storage.ReserverConfig{Logger: logger})
+	t.Cleanup(reserver.Close)
+	sim, err := local.New(storage.NewPaymentsLocalStore(db), local.Config{
+		WebhookSecret: worldWebhookSecret,
+		Deliver: func(ctx context.Context, payload []byte, sig string) error {
+			return w.receiver.Receive(ctx, payload, sig)
+		},
+		Logger: logger,
 	})
+	if err != nil {
+		t.Fatalf("local payments: %v", err)
+	}
+	w.sim = sim
+	w.orders = order.NewService(storage.NewOrderStore(db, w.outbox), reserver, sim, w.outbox, tx, now, order.Config{Logger: logger})
+	w.receiver = order.NewReceiver(sim, w.orders, logger)
+	w.deps = Deps{
+		Logger:        logger,
+		Auth:          w.parties,
+		Parties:       w.parties,
+		Catalog:       w.catalog,
+		Live:          w.live,
+		Room:          w.room,
+		Presence:      w.presence,
+		Hub:           w.hub,
+		Orders:        w.orders,
+		Webhooks:      w.receiver,
+		LocalPayments: sim,
+		Idempotency: AdaptIdempotency(storage.NewIdempotencyStore(db, storage.IdempotencyConfig{}),
+			func(r storage.Recorded) Recorded { return Recorded(r) }, storage.ErrIdempotencyInProgress),
+	}
+	w.handler = New(w.deps)
 	w.srv = httptest.NewServer(w.handler)
 	t.Cleanup(func() {
 		// Event streams of a failed test may still be open: end them first.
@@ -205,6 +238,67 @@ func (w *world) newPin(t testing.TB, i int, st live.Stream) live.Pin {
 	return pin
 }
 
+// newFlashPin pins tenant i's product on st as a flash sale of quantity
+// units at €29, limit units per buyer (0: none), for half an hour.
+func (w *world) newFlashPin(t testing.TB, i int, st live.Stream, quantity, limit int64) live.Pin {
+	t.Helper()
+	host := party.Principal{Role: party.RoleCreator, PartyID: w.tenants[i].creator.ID}
+	pin, err := w.live.PinProduct(context.Background(), host, st.ID, live.NewPin{ProductID: w.tenants[i].product.ID, Flash: &live.NewFlash{
+		Price: money.Money{Amount: 2900, Currency: "EUR"}, Quantity: quantity, PerBuyerLimit: limit,
+		EndsAt: time.Now().UTC().Add(30 * time.Minute),
+	}})
+	if err != nil {
+		t.Fatalf("flash pin: %v", err)
+	}
+	return pin
+}
+
+// addStock adds n units to a variant of tenant i's product, as its brand.
+func (w *world) addStock(t testing.TB, i int, variantID string, n int64) {
+	t.Helper()
+	brand := party.Principal{Role: party.RoleBrand, PartyID: w.tenants[i].brand.ID}
+	if _, err := w.catalog.ChangeStock(context.Background(), brand, variantID, catalog.StockChange{Delta: &n}); err != nil {
+		t.Fatalf("add stock: %v", err)
+	}
+}
+
+// shipping is a valid shipping address.
+func shipping() order.Shipping {
+	return order.Shipping{Name: "Mia Chen", Line1: "12 Rue de Rivoli", City: "Paris", PostalCode: "75001", Country: "FR"}
+}
+
+// newOrder places an order of qty units of the first variant of tenant i's
+// product on the tenant's live stream, as the tenant's shopper, after
+// adding qty units of stock so the variant's stock is what it was. It
+// returns the order as its shopper sees it, client secret included.
+func (w *world) newOrder(t testing.TB, i int, qty int64) order.Order {
+	t.Helper()
+	tn := &w.tenants[i]
+	variantID := tn.product.Variants[0].ID
+	w.addStock(t, i, variantID, qty)
+	o, err := w.orders.PlaceOrder(context.Background(), party.Principal{Role: party.RoleShopper, PartyID: tn.shopper.ID}, order.NewOrder{
+		StreamID: tn.stream.ID, Items: []order.NewItem{{VariantID: variantID, Quantity: qty}}, Shipping: shipping(),
+	})
+	if err != nil {
+		t.Fatalf("place order: %v", err)
+	}
+	return o
+}
+
+// paidOrder is newOrder, paid with the card that succeeds.
+func (w *world) paidOrder(t testing.TB, i int, qty int64) order.Order {
+	t.Helper()
+	o := w.newOrder(t, i, qty)
+	if _, err := w.sim.Confirm(context.Background(), o.Payment.IntentID, o.Payment.ClientSecret, local.CardSucceeds); err != nil {
+		t.Fatalf("pay order: %v", err)
+	}
+	o, err := w.orders.GetOrder(context.Background(), party.Principal{Role: party.RoleShopper, PartyID: o.ShopperID}, o.ID)
+	if err != nil || o.Status != order.StatusPaid {
+		t.Fatalf("paid order: %v, status %s", err, o.Status)
+	}
+	return o
+}
+
 // newShopper signs up a fresh shopper and returns it with its token.
 func (w *world) newShopper(t testing.TB) (party.Shopper, string) {
 	t.Helper()
@@ -266,7 +360,7 @@ func (w *world) storeToken(t testing.TB, role party.Role, partyID string, expire
 	return plain
 }
 
-// snapshotTables are the tables the parties, catalog and live routes write, with
+// snapshotTables are the tables the parties, catalog, live and order routes write, with
 // the columns that define their state (a token's last use changes on every
 // authentication and is left out).
 func snapshotTables() []struct{ table, columns string } {
@@ -283,6 +377,14 @@ func snapshotTables() []struct{ table, columns string } {
 		{"pins", "*"},
 		{"chat_messages", "*"},
 		{"stream_mutes", "*"},
+		{"orders", "*"},
+		{"order_items", "*"},
+		{"order_refunds", "*"},
+		{"order_refund_lines", "*"},
+		{"stock_reservations", "*"},
+		{"flash_buyer_units", "*"},
+		{"order_payment_events", "*"},
+		{"idempotency_keys", "*"},
 		{"outbox", "*"},
 	}
 }

@@ -13,7 +13,10 @@ import (
 	"github.com/daihuo/daihuo/streaming"
 )
 
-func TestMain(m *testing.M) { storagetest.Main(m) }
+func TestMain(m *testing.M) {
+	runChildIfAsked()
+	storagetest.Main(m)
+}
 
 // Two nodes on one database and one broker: a pin made through node A
 // reaches a viewer connected to node B, through the outbox, Kafka and B's hub.

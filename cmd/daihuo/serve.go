@@ -23,6 +23,7 @@ import (
 	"github.com/daihuo/daihuo/streaming"
 	"github.com/daihuo/daihuo/streaming/hub"
 	"github.com/daihuo/daihuo/streaming/livefeed"
+	"github.com/daihuo/daihuo/web"
 )
 
 // broker is the Kafka cluster the process talks to and how to release it.
@@ -128,7 +129,6 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		func() time.Time { return time.Now().UTC() }, order.Config{ReservationTTL: c.ReservationTTL, Logger: log})
 	receiver = order.NewReceiver(gw, orders, log)
 	idempotency := storage.NewIdempotencyStore(db.db, storage.IdempotencyConfig{})
-	_ = idempotency // goes to api.Deps with the order routes
 	if c.Roles["api"] || c.Roles["settle"] {
 		startWorker("local-payments", gw.run)
 	}
@@ -175,13 +175,27 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			Room:     svc.room,
 			Presence: presence,
 			Hub:      fanout,
+			Orders:   orders,
+			Webhooks: receiver,
+			// nil with Stripe: the local confirm route then answers 404.
+			LocalPayments: gw.sim,
+			Idempotency: api.AdaptIdempotency(idempotency,
+				func(r storage.Recorded) api.Recorded { return api.Recorded(r) }, storage.ErrIdempotencyInProgress),
 		})
 		ln, err := net.Listen("tcp", c.Addr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", c.Addr, err)
 		}
+		pages := web.Handler()
 		srv = &http.Server{
-			Handler:           handler,
+			// The player and its assets, and the API for everything else.
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if web.Owns(r.URL.Path) {
+					pages.ServeHTTP(w, r)
+					return
+				}
+				handler.ServeHTTP(w, r)
+			}),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second, // event streams lift it per connection

@@ -1,0 +1,288 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/daihuo/daihuo/domain/errs"
+)
+
+// IdempotencyStore records the answers of requests made with an
+// Idempotency-Key (storage.IdempotencyStore through AdaptIdempotency).
+// Records are keyed by a scope (who asked, where) and the client's key.
+type IdempotencyStore interface {
+	// Begin claims (scope, key) for a request whose body hashes to
+	// requestHash. It answers (nil, nil) when the caller should handle the
+	// request and then Complete or Abandon it; the recorded answer when the
+	// same request was answered before; an error of code
+	// idempotency_conflict when the key was used with another request, or
+	// ErrIdempotencyInProgress (wrapped) when the same request is still
+	// being handled.
+	Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error)
+	// Complete records the answer of the request Begin let through.
+	Complete(ctx context.Context, scope, key string, status int, body []byte) error
+	// Abandon forgets a request Begin let through, so a retry runs again.
+	Abandon(ctx context.Context, scope, key string) error
+}
+
+// Recorded is an answer recorded under an Idempotency-Key.
+type Recorded struct {
+	Status int
+	Body   []byte
+}
+
+// ErrIdempotencyInProgress says the first request under a key is still
+// being handled; the api answers 409 idempotency_conflict with Retry-After.
+var ErrIdempotencyInProgress = errs.New(errs.CodeIdempotencyConflict,
+	"a request with this Idempotency-Key is still in progress; retry in a moment")
+
+// idempotencyRecorder is the shape of storage.IdempotencyStore, whose Begin
+// answers its own record type R.
+type idempotencyRecorder[R any] interface {
+	Begin(ctx context.Context, scope, key string, requestHash []byte) (*R, error)
+	Complete(ctx context.Context, scope, key string, status int, body []byte) error
+	Abandon(ctx context.Context, scope, key string) error
+}
+
+// AdaptIdempotency adapts a store shaped like storage.IdempotencyStore to
+// IdempotencyStore without the api importing storage: recorded converts its
+// record, and errors that are errors.Is(err, inProgress) become
+// ErrIdempotencyInProgress. For example, in main:
+//
+//	api.AdaptIdempotency(store, func(r storage.Recorded) api.Recorded { return api.Recorded(r) }, storage.ErrIdempotencyInProgress)
+func AdaptIdempotency[R any](store idempotencyRecorder[R], recorded func(R) Recorded, inProgress error) IdempotencyStore {
+	return idempotencyAdapter[R]{store: store, recorded: recorded, inProgress: inProgress}
+}
+
+type idempotencyAdapter[R any] struct {
+	store      idempotencyRecorder[R]
+	recorded   func(R) Recorded
+	inProgress error
+}
+
+func (a idempotencyAdapter[R]) Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error) {
+	r, err := a.store.Begin(ctx, scope, key, requestHash)
+	switch {
+	case err != nil && a.inProgress != nil && errors.Is(err, a.inProgress):
+		return nil, ErrIdempotencyInProgress
+	case err != nil:
+		return nil, err
+	case r == nil:
+		return nil, nil
+	}
+	rec := a.recorded(*r)
+	return &rec, nil
+}
+
+func (a idempotencyAdapter[R]) Complete(ctx context.Context, scope, key string, status int, body []byte) error {
+	return a.store.Complete(ctx, scope, key, status, body)
+}
+
+func (a idempotencyAdapter[R]) Abandon(ctx context.Context, scope, key string) error {
+	return a.store.Abandon(ctx, scope, key)
+}
+
+// replayedHeader marks an answer replayed from an earlier request.
+const replayedHeader = "Idempotent-Replayed"
+
+// idempotencyCleanupTimeout bounds Complete and Abandon after the handler,
+// which run even when the client has gone.
+const idempotencyCleanupTimeout = 5 * time.Second
+
+// errNoIdempotencyStore answers an idempotent route on a server built
+// without a store: a wiring mistake, hence a 500.
+var errNoIdempotencyStore = errors.New("idempotent route without an idempotency store")
+
+// idempotent makes h safe to retry under the required Idempotency-Key
+// header. The key is scoped to the caller (role and party), the method and
+// the route template; the request is identified by the SHA-256 of its path
+// and body. The first request runs h; its answer is recorded when it is a
+// success (2xx), and a later request with the same key and the same
+// request gets the recorded status, body, Content-Type and Location with
+// Idempotent-Replayed: true, without running h. Any other answer is not
+// recorded (a 4xx changed nothing, so running the request again is as safe
+// as replaying it, and a sold-out or declined attempt may succeed later; a
+// 5xx or a panic may be retried), so the key is free again. The same key
+// with another request answers 409 idempotency_conflict; while the first
+// request is still running, 409 idempotency_conflict with Retry-After: 1.
+//
+// It reads the body itself (within the 1 MiB limit) and hands h a fresh
+// copy. Using it is one line in the route table: s.idempotent(s.placeOrder).
+// It only builds a closure, so the table can still be built on a zero server.
+func (s *server) idempotent(h handlerFunc) handlerFunc {
+	return func(c *gin.Context) error {
+		key, err := idempotencyKey(c)
+		if err != nil {
+			return err
+		}
+		if s.idempotency == nil {
+			return errNoIdempotencyStore
+		}
+		var body []byte
+		if c.Request.Body != nil {
+			if body, err = io.ReadAll(c.Request.Body); err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return err
+				}
+				return errs.Invalid(bodyField, "could not be read")
+			}
+			c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		scope := idempotencyScope(c)
+		hash := requestHash(c.Request.URL.Path, body)
+		ctx := c.Request.Context()
+		rec, err := s.idempotency.Begin(ctx, scope, key, hash)
+		if err != nil {
+			if errors.Is(err, ErrIdempotencyInProgress) {
+				c.Header("Retry-After", "1")
+			}
+			return err
+		}
+		if rec != nil {
+			return replay(c, *rec)
+		}
+
+		done := false
+		defer func() {
+			if !done { // a panic: the key is free again; recoverPanic answers.
+				s.forgetIdempotent(ctx, scope, key)
+			}
+		}()
+		rw := &recordingWriter{ResponseWriter: c.Writer}
+		c.Writer = rw
+		if err := h(c); err != nil {
+			s.writeError(c, err)
+		}
+		c.Writer = rw.ResponseWriter
+		done = true
+		status := rw.Status()
+		if !rw.Written() || status < 200 || status > 299 {
+			s.forgetIdempotent(ctx, scope, key)
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyCleanupTimeout)
+		defer cancel()
+		hdr := rw.Header()
+		answer := encodeReplay(hdr.Get("Content-Type"), hdr.Get("Location"), rw.body.Bytes())
+		if err := s.idempotency.Complete(cctx, scope, key, status, answer); err != nil {
+			// The answer went out; without its record a retry runs the
+			// request again, which the services make safe on their own.
+			s.log.ErrorContext(ctx, "record idempotent answer", slog.String("error", err.Error()))
+			s.forgetIdempotent(ctx, scope, key)
+		}
+		return nil
+	}
+}
+
+// forgetIdempotent abandons a key, even when the client has gone.
+func (s *server) forgetIdempotent(ctx context.Context, scope, key string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyCleanupTimeout)
+	defer cancel()
+	if err := s.idempotency.Abandon(cctx, scope, key); err != nil {
+		// The record stays in progress until the store's lease lets a retry
+		// take it over.
+		s.log.ErrorContext(ctx, "abandon idempotency key", slog.String("error", err.Error()))
+	}
+}
+
+// idempotencyScope names who asks where: "shopper:shp_… POST /v1/orders".
+// Two callers' keys never collide, nor one caller's keys on two routes.
+func idempotencyScope(c *gin.Context) string {
+	p := principal(c)
+	who := string(p.Role) + ":" + p.PartyID
+	if p.Role == "" {
+		who = "anonymous"
+	}
+	return who + " " + c.Request.Method + " " + c.FullPath()
+}
+
+// requestHash identifies a request under a key: its path (which names the
+// object on routes with ids) and its body.
+func requestHash(path string, body []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(path))
+	h.Write([]byte{0})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// replayMagic starts a recorded answer: the headers worth replaying, then
+// the body.
+const replayMagic = "daihuo-replay/1\n"
+
+// encodeReplay frames an answer for the store: the magic line, the
+// Content-Type and Location lines (either may be empty), then the body.
+func encodeReplay(contentType, location string, body []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(replayMagic)
+	b.WriteString(contentType + "\n")
+	b.WriteString(location + "\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+// decodeReplay reads what encodeReplay framed. A record without the magic
+// (written by something else) is a JSON body, or a problem for a 4xx.
+func decodeReplay(status int, rec []byte) (contentType, location string, body []byte) {
+	rest, ok := bytes.CutPrefix(rec, []byte(replayMagic))
+	if !ok {
+		contentType = "application/json"
+		if status >= 400 {
+			contentType = "application/problem+json"
+		}
+		return contentType, "", rec
+	}
+	line := func() string {
+		l, r, _ := bytes.Cut(rest, []byte("\n"))
+		rest = r
+		return strings.TrimSpace(string(l))
+	}
+	contentType, location = line(), line()
+	return contentType, location, rest
+}
+
+// replay writes a recorded answer.
+func replay(c *gin.Context, rec Recorded) error {
+	if rec.Status < 100 || rec.Status > 599 {
+		return fmt.Errorf("replay: recorded status %d", rec.Status)
+	}
+	contentType, location, body := decodeReplay(rec.Status, rec.Body)
+	if location != "" {
+		c.Header("Location", location)
+	}
+	c.Header(replayedHeader, "true")
+	if len(body) == 0 {
+		c.Status(rec.Status)
+		c.Writer.WriteHeaderNow()
+		return nil
+	}
+	c.Data(rec.Status, contentType, body)
+	return nil
+}
+
+// recordingWriter passes a response through while keeping a copy of its body.
+type recordingWriter struct {
+	gin.ResponseWriter
+	body bytes.Buffer
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *recordingWriter) WriteString(s string) (int, error) {
+	w.body.WriteString(s)
+	return w.ResponseWriter.WriteString(s)
+}
