@@ -38,6 +38,7 @@ type config struct {
 	LogLevel            slog.Level
 	ShutdownTimeout     time.Duration
 	ReservationTTL      time.Duration
+	OrphanGrace         time.Duration
 	Demo                bool
 	PprofAddr           string
 }
@@ -111,6 +112,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		ttl = d
 	}
 	fs.DurationVar(&c.ReservationTTL, "reservation-ttl", ttl, "how long an unpaid order holds its stock (DAIHUO_RESERVATION_TTL)")
+	fs.DurationVar(&c.OrphanGrace, "orphan-grace", time.Minute, "how long after its expiry a reservation whose order was never written (a crash mid-checkout) gives its stock back")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("DAIHUO_PPROF_ADDR"), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (DAIHUO_PPROF_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo data at start and print the tokens to try it")
 	if err := fs.Parse(args); err != nil {

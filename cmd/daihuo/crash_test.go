@@ -114,7 +114,10 @@ func TestSIGKILLMidSaleOversellsAndLosesNothing(t *testing.T) {
 	const admin = "crash-test-admin-token-0123"
 	env := []string{"DATABASE_URL=" + dsn, "KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","), "DAIHUO_ADMIN_TOKEN=" + admin}
 	dir := dataDir(t)
-	srv := startChild(t, env, "--data-dir", dir)
+	// Short holds, so that after the restart what the killed process held
+	// comes back within the test.
+	holds := []string{"--data-dir", dir, "--reservation-ttl", "4s", "--orphan-grace", "1s"}
+	srv := startChild(t, env, holds...)
 
 	w, err := newBenchWorld(ctx, &benchServer{url: srv.url, admin: admin})
 	if err != nil {
@@ -239,8 +242,18 @@ func TestSIGKILLMidSaleOversellsAndLosesNothing(t *testing.T) {
 	}
 	t.Logf("killed after %d confirmed orders: %d units held or sold, %d remaining", len(confirmed), held, remaining)
 
-	// Restart on the same database and sell what is left to new buyers.
-	srv2 := startChild(t, env, "--data-dir", dir)
+	// Restart on the same database. The orders nobody paid for expire and the
+	// reservations whose order the crash never wrote are given back, so every
+	// unit comes back; then the rest of the sale sells exactly that.
+	srv2 := startChild(t, env, holds...)
+	deadline := time.Now().Add(30 * time.Second)
+	for remaining != units {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d units came back after the holds expired", remaining, units)
+		}
+		time.Sleep(200 * time.Millisecond)
+		remaining, _ = checkUnits("while holds expire")
+	}
 	var sold atomic.Int64
 	for i := range buyers {
 		wg.Add(1)

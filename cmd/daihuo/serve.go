@@ -126,7 +126,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		reserve = storage.NewNaiveReserver(reserver)
 	}
 	orders := order.NewService(storage.NewOrderStore(db.db, outbox), reserve, gw, outbox, svc.tx,
-		func() time.Time { return time.Now().UTC() }, order.Config{ReservationTTL: c.ReservationTTL, Logger: log})
+		func() time.Time { return time.Now().UTC() }, order.Config{ReservationTTL: c.ReservationTTL, OrphanGrace: c.OrphanGrace, Logger: log})
 	receiver = order.NewReceiver(gw, orders, log)
 	idempotency := storage.NewIdempotencyStore(db.db, storage.IdempotencyConfig{})
 	if c.Roles["api"] || c.Roles["settle"] {
