@@ -26,7 +26,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Buffer <= 0 {
-		o.Buffer = 256
+		o.Buffer = 64
 	}
 	if o.History <= 0 {
 		o.History = 512

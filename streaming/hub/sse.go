@@ -60,8 +60,14 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, streamID string, sna
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The deadline is moved only when less than half of it is left: setting
+	// it costs a timer update, and this runs for every event of every viewer.
+	var deadline time.Time
 	write := func(frames ...[]byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if now := time.Now(); deadline.Sub(now) < writeTimeout/2 {
+			deadline = now.Add(writeTimeout)
+			_ = rc.SetWriteDeadline(deadline)
+		}
 		for _, f := range frames {
 			if _, err := w.Write(f); err != nil {
 				return err
