@@ -9,10 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/daihuo/daihuo/domain/event"
-	"github.com/daihuo/daihuo/storage/storagetest"
-	"github.com/daihuo/daihuo/streaming"
 )
 
 // The live player in a real browser (Debian's chromium, driven by
@@ -31,18 +27,8 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b, err := streaming.StartEmbeddedBroker("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := streaming.EnsureTopics(ctx, b.Addrs(), event.Topics(), 6); err != nil {
-		t.Fatal(err)
-	}
-	const admin = "browser-test-admin-token-01"
-	env := []string{"DATABASE_URL=" + storagetest.NewDSN(t), "KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","), "DAIHUO_ADMIN_TOKEN=" + admin}
-	srv := startChild(t, env, "--data-dir", dataDir(t))
-	w, err := newBenchWorld(ctx, &benchServer{url: srv.url, admin: admin})
+	srv := startChild(t, sharedInfra(ctx, t), "--data-dir", dataDir(t))
+	w, err := newBenchWorld(ctx, &benchServer{url: srv.url, admin: testAdminToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/storage"
-	"github.com/daihuo/daihuo/storage/storagetest"
-	"github.com/daihuo/daihuo/streaming"
 )
 
 // serveChildEnv makes the test binary run `daihuo serve` instead of tests,
@@ -102,24 +99,15 @@ func startChild(t *testing.T, env []string, args ...string) *childServer {
 func TestSIGKILLMidSaleOversellsAndLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dsn := storagetest.NewDSN(t)
-	b, err := streaming.StartEmbeddedBroker("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := streaming.EnsureTopics(ctx, b.Addrs(), event.Topics(), 6); err != nil {
-		t.Fatal(err)
-	}
-	const admin = "crash-test-admin-token-0123"
-	env := []string{"DATABASE_URL=" + dsn, "KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","), "DAIHUO_ADMIN_TOKEN=" + admin}
+	env := sharedInfra(ctx, t)
+	dsn := envFunc(env)("DATABASE_URL")
 	dir := dataDir(t)
 	// Short holds, so that after the restart what the killed process held
 	// comes back within the test.
 	holds := []string{"--data-dir", dir, "--reservation-ttl", "4s", "--orphan-grace", "1s"}
 	srv := startChild(t, env, holds...)
 
-	w, err := newBenchWorld(ctx, &benchServer{url: srv.url, admin: admin})
+	w, err := newBenchWorld(ctx, &benchServer{url: srv.url, admin: testAdminToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/storage/storagetest"
-	"github.com/daihuo/daihuo/streaming"
 )
 
 func TestMain(m *testing.M) {
@@ -23,26 +21,14 @@ func TestMain(m *testing.M) {
 func TestPinThroughNodeAReachesViewerOnNodeB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dsn := storagetest.NewDSN(t)
-	b, err := streaming.StartEmbeddedBroker("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := streaming.EnsureTopics(ctx, b.Addrs(), event.Topics(), 6); err != nil {
-		t.Fatal(err)
-	}
-	const admin = "test-admin-token-0123456789"
-	env := map[string]string{"DATABASE_URL": dsn, "KAFKA_BROKERS": strings.Join(b.Addrs(), ","), "DAIHUO_ADMIN_TOKEN": admin}
-	getenv := func(k string) string { return env[k] }
+	getenv := envFunc(sharedInfra(ctx, t))
 	dir := dataDir(t)
-	urlA, stopA := startServeEnv(t, getenv, dir, "--roles", "api,relay,live,settle")
+	urlA, stopA := startServeWith(t, getenv, dir, "--roles", "api,relay,live,settle")
 	defer stopA()
-	urlB, stopB := startServeEnv(t, getenv, dir, "--roles", "api,live")
+	urlB, stopB := startServeWith(t, getenv, dir, "--roles", "api,live")
 	defer stopB()
 
-	w := &benchWorld{srv: &benchServer{url: urlA, admin: admin}, client: &http.Client{Timeout: 30 * time.Second}}
-	w2, err := newBenchWorld(ctx, w.srv)
+	w2, err := newBenchWorld(ctx, &benchServer{url: urlA, admin: testAdminToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +86,4 @@ func TestPinThroughNodeAReachesViewerOnNodeB(t *testing.T) {
 			return
 		}
 	}
-}
-
-// startServeEnv is startServe with an environment.
-func startServeEnv(t *testing.T, getenv func(string) string, dir string, extra ...string) (string, func() error) {
-	t.Helper()
-	return startServeWith(t, getenv, dir, extra...)
 }
