@@ -64,7 +64,7 @@ func tokenCommand(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 	if !party.Role(role).Valid() {
 		return fmt.Errorf("--role must be one of admin, brand, agency, creator, shopper; got %q", role)
 	}
-	db, err := openDatabase(ctx, c, newLogger(c.LogLevel), true)
+	db, err := openDatabase(ctx, c, newLogger(c.LogLevel), dbUse{migrate: true})
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func tokenCommand(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 
 // demo seeds the demo data and prints the tokens to try every role.
 func demo(ctx context.Context, c config, stdout io.Writer) error {
-	db, err := openDatabase(ctx, c, newLogger(c.LogLevel), true)
+	db, err := openDatabase(ctx, c, newLogger(c.LogLevel), dbUse{migrate: true})
 	if err != nil {
 		return err
 	}

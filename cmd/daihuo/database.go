@@ -20,9 +20,18 @@ type database struct {
 	close    func(context.Context)
 }
 
+// dbUse says what a command does with the database.
+type dbUse struct {
+	migrate bool // apply pending migrations
+	// owner stops the private cluster on close even when it was already
+	// running (left by a killed serve); a one-shot command run beside a
+	// serving process must leave that process's server alone.
+	owner bool
+}
+
 // openDatabase connects to DATABASE_URL or, when it is unset, starts the
-// private cluster under the data dir; with migrate it applies pending migrations.
-func openDatabase(ctx context.Context, c config, log *slog.Logger, migrate bool) (*database, error) {
+// private cluster under the data dir (or joins it when it runs already).
+func openDatabase(ctx context.Context, c config, log *slog.Logger, use dbUse) (*database, error) {
 	dsn := string(c.DatabaseURL)
 	stop := func(context.Context) {}
 	if dsn == "" {
@@ -32,6 +41,9 @@ func openDatabase(ctx context.Context, c config, log *slog.Logger, migrate bool)
 			return nil, fmt.Errorf("private postgres: %w", err)
 		}
 		stop = func(ctx context.Context) {
+			if cluster.Adopted() && !use.owner {
+				return
+			}
 			if err := cluster.Stop(ctx); err != nil {
 				log.Error("stop private postgres", "err", err)
 			}
@@ -49,7 +61,7 @@ func openDatabase(ctx context.Context, c config, log *slog.Logger, migrate bool)
 		return nil, err
 	}
 	m, err := storage.NewMigrator(storage.SQL(db))
-	if err == nil && migrate {
+	if err == nil && use.migrate {
 		var n int
 		if n, err = m.Up(ctx); err == nil && n > 0 {
 			log.Info("migrations applied", "count", n)

@@ -89,7 +89,7 @@ func migrate(ctx context.Context, c config, sub string, stdout io.Writer) error 
 		return errors.New("usage: daihuo migrate up|status [flags]")
 	}
 	log := newLogger(c.LogLevel)
-	db, err := openDatabase(ctx, c, log, false)
+	db, err := openDatabase(ctx, c, log, dbUse{})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -109,8 +110,23 @@ func TestServeOnEmbeddedDefaultsAndRestart(t *testing.T) {
 
 	url, stop = startServe(t, dir)
 	defer stop()
-	if code, body := get(t, url+"/healthz"); code != http.StatusOK {
-		t.Fatalf("healthz after restart = %d %s", code, body)
+	// A one-shot command beside the running server shares its Postgres and
+	// leaves it running; its token sees the demo catalog of the first run.
+	var tok strings.Builder
+	if err := run(context.Background(), []string{"token", "create", "--role", "admin", "--data-dir", dir, "--log-level", "error"}, func(string) string { return "" }, &tok); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"/v1/products?limit=100", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Data []struct{ Title string } }
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || len(list.Data) != 10 {
+		t.Fatalf("after restart: GET /v1/products = %d with %d products (%v), want the 10 demo products", resp.StatusCode, len(list.Data), err)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("second serve returned %v", err)

@@ -59,7 +59,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	log := newLogger(c.LogLevel)
 	log.Info("starting daihuo", "config", c)
 
-	db, err := openDatabase(ctx, c, log, true)
+	db, err := openDatabase(ctx, c, log, dbUse{migrate: true, owner: true})
 	if err != nil {
 		return err
 	}

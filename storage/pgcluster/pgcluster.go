@@ -45,6 +45,7 @@ type Cluster struct {
 	port           int
 	password       string
 	cred           *syscall.Credential
+	adopted        bool
 }
 
 // Start initialises the cluster on first use and starts it, or adopts a server
@@ -90,7 +91,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		}
 	}
 	if port, ok := c.runningPort(ctx); ok {
-		c.port = port
+		c.port, c.adopted = port, true
 		return c, c.waitReady(ctx)
 	}
 	c.port = o.Port
@@ -108,6 +109,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	return c, c.waitReady(ctx)
 }
+
+// Adopted reports that the server was already running when Start was
+// called (another daihuo process serves from it, or one was killed).
+func (c *Cluster) Adopted() bool { return c.adopted }
 
 // Port is the loopback TCP port the server listens on.
 func (c *Cluster) Port() int { return c.port }
