@@ -134,6 +134,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	}
 	if c.Roles["settle"] {
 		startWorker("order-expiry", orders.RunExpiry)
+		startWorker("idempotency-purge", func(ctx context.Context) error {
+			return purgeIdempotencyKeys(ctx, idempotency, log)
+		})
 	}
 
 	// The live hub fans events out to this node's viewers; the feed fills it
@@ -251,6 +254,36 @@ func nodeID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
+// idempotencyKeyLife is how long an Idempotency-Key replays its first
+// answer: a day, like the payment providers' keys.
+const idempotencyKeyLife = 24 * time.Hour
+
+// purgeIdempotencyKeys deletes expired idempotency records every few
+// minutes, a thousand at a time, until ctx ends.
+func purgeIdempotencyKeys(ctx context.Context, store *storage.IdempotencyStore, log *slog.Logger) error {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		for {
+			n, err := store.Purge(ctx, idempotencyKeyLife, 1000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("purge idempotency keys", "err", err)
+				}
+				break
+			}
+			if n < 1000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // servePprof serves the runtime profiles on their own listener, never on
