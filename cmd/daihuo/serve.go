@@ -149,6 +149,18 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	if c.Roles["live"] {
 		feed := livefeed.New(kafka.addrs, fanout, log)
 		startWorker("livefeed", feed.Run)
+		startWorker("hub-prune", func(ctx context.Context) error {
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					fanout.Prune(10 * time.Minute)
+				}
+			}
+		})
 		startWorker("presence", func(ctx context.Context) error {
 			return presence.Run(ctx, func(err error) { log.Warn("presence beat", "err", err) })
 		})
@@ -239,6 +251,7 @@ type fanout interface {
 	Publish(streamID string, ev hub.Event) error
 	Serve(w http.ResponseWriter, r *http.Request, streamID string, snapshot hub.Snapshot) error
 	Streams() map[string]int
+	Prune(idle time.Duration) int
 }
 
 func newFanout(mode string) fanout {

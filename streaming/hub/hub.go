@@ -68,6 +68,7 @@ type room struct {
 	viewers map[*Viewer]struct{}
 	history []frame // ring of numbered frames, oldest first
 	lastSeq int64
+	active  time.Time // last publish, join or leave: Prune's clock
 }
 
 // Viewer is one connected player. Frames arrive on C; Done is closed when the
@@ -125,6 +126,7 @@ func (h *Hub) Publish(streamID string, ev Event) error {
 		return nil
 	}
 	r.mu.Lock()
+	r.active = time.Now()
 	if ev.Seq > 0 {
 		if ev.Seq <= r.lastSeq {
 			r.mu.Unlock()
@@ -181,6 +183,7 @@ func (h *Hub) Subscribe(streamID string, lastSeq int64) Subscription {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.viewers[v] = struct{}{}
+	r.active = time.Now()
 	sub := Subscription{Viewer: v, Seq: r.lastSeq}
 	switch {
 	case lastSeq <= 0 || lastSeq > r.lastSeq:
@@ -209,7 +212,27 @@ func (h *Hub) Unsubscribe(v *Viewer) {
 	}
 	r.mu.Lock()
 	delete(r.viewers, v)
+	r.active = time.Now()
 	r.mu.Unlock()
+}
+
+// Prune forgets the rooms that have had no viewers and no events for idle,
+// with their history: streams that ended or that nobody on this node
+// watches any more. A viewer resuming later gets a fresh snapshot.
+func (h *Hub) Prune(idle time.Duration) int {
+	cutoff := time.Now().Add(-idle)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for id, r := range h.rooms {
+		r.mu.Lock()
+		if len(r.viewers) == 0 && r.active.Before(cutoff) {
+			delete(h.rooms, id)
+			n++
+		}
+		r.mu.Unlock()
+	}
+	return n
 }
 
 // Viewers is how many viewers of the stream are connected to this node.

@@ -277,3 +277,26 @@ func TestNaiveDeliversToEveryViewer(t *testing.T) {
 		t.Fatalf("viewers = %d", n.Viewers("s"))
 	}
 }
+
+func TestPruneForgetsIdleRoomsOnly(t *testing.T) {
+	h := New(Options{})
+	_ = h.Publish("ended", Event{Seq: 1, Type: "stream.ended", Data: 0})
+	watched := h.Subscribe("watched", 0).Viewer
+	left := h.Subscribe("left", 0).Viewer
+	h.Unsubscribe(left)
+	if n := h.Prune(time.Hour); n != 0 {
+		t.Fatalf("pruned %d rooms active within the hour", n)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if n := h.Prune(time.Millisecond); n != 2 {
+		t.Fatalf("pruned %d rooms, want the 2 without viewers", n)
+	}
+	if got := h.Viewers("watched"); got != 1 {
+		t.Fatalf("the watched room lost its viewer: %d", got)
+	}
+	// A resume into a pruned room falls back to a snapshot.
+	if sub := h.Subscribe("ended", 1); sub.Resumed {
+		t.Fatal("resumed from history that was pruned")
+	}
+	h.Unsubscribe(watched)
+}

@@ -95,6 +95,9 @@ func (n *Naive) remove(streamID string, v *naiveViewer) {
 	n.mu.Unlock()
 }
 
+// Prune is a no-op: the naive hub keeps no history.
+func (n *Naive) Prune(time.Duration) int { return 0 }
+
 // Viewers is how many viewers of the stream are connected.
 func (n *Naive) Viewers(streamID string) int {
 	n.mu.Lock()
