@@ -16,6 +16,7 @@ import (
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/order"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/domain/report"
 	"github.com/daihuo/daihuo/streaming/hub"
 )
 
@@ -84,6 +85,9 @@ type Deps struct {
 	// Idempotency records the answers of requests made with an
 	// Idempotency-Key (see AdaptIdempotency).
 	Idempotency IdempotencyStore
+	// Stats answers a stream's stats from the projection its consumer
+	// group keeps (GET /v1/streams/{id}/stats).
+	Stats *report.Service
 }
 
 // server holds the dependencies every handler and middleware shares.
@@ -106,6 +110,7 @@ type server struct {
 	webhooks      WebhookReceiver
 	localPayments LocalPayments
 	idempotency   IdempotencyStore
+	stats         *report.Service
 }
 
 // New returns the HTTP handler of daihuo: the route table of routes.go behind
@@ -141,6 +146,7 @@ func newServer(d Deps) *server {
 		presence:     d.Presence,
 		hub:          d.Hub,
 		orders:       d.Orders,
+		stats:        d.Stats,
 	}
 	if !isNil(d.Webhooks) {
 		s.webhooks = d.Webhooks

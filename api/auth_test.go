@@ -236,6 +236,8 @@ func accessMatrix() map[string]accessRow {
 			call: get(func(w *world) string { return "/v1/streams/" + w.a().stream.ID + "/mutes/" + w.a().shopper.ID })},
 		"POST /v1/streams/:id/likes": {who: []party.Role{shopper}, want: 202,
 			call: onStream("/likes", func(*world) any { return map[string]any{"count": 3} })},
+		// Stats: tenant B's creator, agency and brand (not in the line-up) get 404.
+		"GET /v1/streams/:id/stats": {who: []party.Role{creator, agency, brand, admin}, tenant: true, call: onStream("/stats", nil)},
 
 		// Orders: any shopper may buy from any live stream; an order is its
 		// shopper's and its items' brands' (tenant B's shopper and brand get

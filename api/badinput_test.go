@@ -392,6 +392,13 @@ func liveBadInputs() []badCase {
 		c("mute: another tenant's stream", http.MethodPost, "/v1/streams/{strB}/mutes", creator, `{"shopper_id":"{shpA}"}`, 404, "not_found", ""),
 		c("unmute: garbage shopper id", http.MethodDelete, "/v1/streams/{strA}/mutes/nope", creator, "", 404, "not_found", ""),
 		c("unmute: a brand's id", http.MethodDelete, "/v1/streams/{strA}/mutes/{brandA}", creator, "", 404, "not_found", ""),
+
+		// GET /v1/streams/{id}/stats.
+		c("stats: garbage stream id", http.MethodGet, "/v1/streams/str_/stats", creator, "", 404, "not_found", ""),
+		c("stats: a product's id", http.MethodGet, "/v1/streams/{prdA}/stats", brand, "", 404, "not_found", ""),
+		c("stats: unknown stream", http.MethodGet, "/v1/streams/{strNone}/stats", creator, "", 404, "not_found", ""),
+		c("stats: another tenant's stream", http.MethodGet, "/v1/streams/{strB}/stats", creator, "", 404, "not_found", ""),
+		c("stats: by a shopper", http.MethodGet, "/v1/streams/{strA}/stats", shopper, "", 403, "forbidden", ""),
 	}
 }
 

@@ -58,6 +58,9 @@ func (s *server) routes() []route {
 		{http.MethodDelete, "/v1/streams/:id/mutes/:shopper_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.unmuteShopper},
 		{http.MethodPost, "/v1/streams/:id/likes", allow(party.RoleShopper), s.postLikes},
 
+		// Reports: which scope of a stream's stats a caller sees is the domain's.
+		{http.MethodGet, "/v1/streams/:id/stats", allow(party.RoleCreator, party.RoleAgency, party.RoleBrand, party.RoleAdmin), s.streamStats},
+
 		// Orders and payments. Creating an order and refunding one take an
 		// Idempotency-Key: idempotent wraps the handler. Who sees which
 		// order (its shopper, a brand with items in it) is the domain's.

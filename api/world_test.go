@@ -21,6 +21,7 @@ import (
 	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/order"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/domain/report"
 	"github.com/daihuo/daihuo/payments/local"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/storage/storagetest"
@@ -60,6 +61,9 @@ type world struct {
 	tenants  [2]tenant
 	logs     *logBuffer
 	sequence atomic.Int64
+
+	// stats answers stream stats; applyOrderEvents feeds its projection.
+	stats *report.Service
 }
 
 // tenant is one tenant's parties, their tokens, the brand's product and the
@@ -127,6 +131,7 @@ func newWorld(t testing.TB) *world {
 	w.sim = sim
 	w.orders = order.NewService(storage.NewOrderStore(db, w.outbox), reserver, sim, w.outbox, tx, now, order.Config{Logger: logger})
 	w.receiver = order.NewReceiver(sim, w.orders, logger)
+	w.stats = report.NewService(storage.NewReportStore(db), liveStore, w.rooms, w.presence, logger)
 	w.deps = Deps{
 		Logger:        logger,
 		Auth:          w.parties,
@@ -141,6 +146,7 @@ func newWorld(t testing.TB) *world {
 		LocalPayments: sim,
 		Idempotency: AdaptIdempotency(storage.NewIdempotencyStore(db, storage.IdempotencyConfig{}),
 			func(r storage.Recorded) Recorded { return Recorded(r) }, storage.ErrIdempotencyInProgress),
+		Stats: w.stats,
 	}
 	w.handler = New(w.deps)
 	w.srv = httptest.NewServer(w.handler)

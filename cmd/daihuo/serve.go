@@ -19,6 +19,7 @@ import (
 	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/order"
+	"github.com/daihuo/daihuo/domain/report"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/streaming"
 	"github.com/daihuo/daihuo/streaming/hub"
@@ -173,6 +174,16 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		})
 	}
 
+	// Stream stats: the settle role's consumer group keeps the projection
+	// from daihuo.orders; the api reads it.
+	stats := report.NewService(storage.NewReportStore(db.db), storage.NewLiveStore(db.db), storage.NewRoomStore(db.db), presence, log)
+	if c.Roles["settle"] {
+		startWorker(report.ConsumerGroup, streaming.NewConsumer(streaming.ConsumerConfig{
+			Brokers: kafka.addrs, GroupID: report.ConsumerGroup, Topics: report.Topics(), Handler: stats.Apply,
+			Dedup: storage.NewInbox(db.db), Logger: log, Metrics: metrics,
+		}).Run)
+	}
+
 	var srv *http.Server
 	if c.Roles["api"] {
 		handler := api.New(api.Deps{
@@ -196,6 +207,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			LocalPayments: gw.sim,
 			Idempotency: api.AdaptIdempotency(idempotency,
 				func(r storage.Recorded) api.Recorded { return api.Recorded(r) }, storage.ErrIdempotencyInProgress),
+			Stats: stats,
 		})
 		ln, err := net.Listen("tcp", c.Addr)
 		if err != nil {
