@@ -33,6 +33,9 @@ type IdempotencyStore interface {
 	Complete(ctx context.Context, scope, key string, status int, body []byte) error
 	// Abandon forgets a request Begin let through, so a retry runs again.
 	Abandon(ctx context.Context, scope, key string) error
+	// Exists reports whether a record of (scope, key) exists, in progress
+	// or answered, changing nothing.
+	Exists(ctx context.Context, scope, key string) (bool, error)
 }
 
 // Recorded is an answer recorded under an Idempotency-Key.
@@ -52,6 +55,7 @@ type idempotencyRecorder[R any] interface {
 	Begin(ctx context.Context, scope, key string, requestHash []byte) (*R, error)
 	Complete(ctx context.Context, scope, key string, status int, body []byte) error
 	Abandon(ctx context.Context, scope, key string) error
+	Exists(ctx context.Context, scope, key string) (bool, error)
 }
 
 // AdaptIdempotency adapts a store shaped like storage.IdempotencyStore to
@@ -92,6 +96,10 @@ func (a idempotencyAdapter[R]) Abandon(ctx context.Context, scope, key string) e
 	return a.store.Abandon(ctx, scope, key)
 }
 
+func (a idempotencyAdapter[R]) Exists(ctx context.Context, scope, key string) (bool, error) {
+	return a.store.Exists(ctx, scope, key)
+}
+
 // replayedHeader marks an answer replayed from an earlier request.
 const replayedHeader = "Idempotent-Replayed"
 
@@ -119,7 +127,17 @@ var errNoIdempotencyStore = errors.New("idempotent route without an idempotency 
 // It reads the body itself (within the 1 MiB limit) and hands h a fresh
 // copy. Using it is one line in the route table: s.idempotent(s.placeOrder).
 // It only builds a closure, so the table can still be built on a zero server.
-func (s *server) idempotent(h handlerFunc) handlerFunc {
+func (s *server) idempotent(h handlerFunc) handlerFunc { return s.idempotentOr(nil, h) }
+
+// shortcut sees a request before its key is claimed and returns an error
+// when it can refuse it at once, with no work and no change (an order for a
+// flash sale known to be sold out); nil lets the request run.
+type shortcut func(c *gin.Context, body []byte) error
+
+// idempotentOr is idempotent with a shortcut: a refusal it returns is
+// answered at once unless a request was made under the key before, which
+// then replays or conflicts as usual.
+func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 	return func(c *gin.Context) error {
 		key, err := idempotencyKey(c)
 		if err != nil {
@@ -140,8 +158,19 @@ func (s *server) idempotent(h handlerFunc) handlerFunc {
 			c.Request.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		scope := idempotencyScope(c)
-		hash := requestHash(c.Request.URL.Path, body)
 		ctx := c.Request.Context()
+		if quick != nil {
+			if err := quick(c, body); err != nil {
+				used, lerr := s.idempotency.Exists(ctx, scope, key)
+				if lerr != nil {
+					return lerr
+				}
+				if !used {
+					return err
+				}
+			}
+		}
+		hash := requestHash(c.Request.URL.Path, body)
 		rec, err := s.idempotency.Begin(ctx, scope, key, hash)
 		if err != nil {
 			if errors.Is(err, ErrIdempotencyInProgress) {
@@ -176,10 +205,13 @@ func (s *server) idempotent(h handlerFunc) handlerFunc {
 		hdr := rw.Header()
 		answer := encodeReplay(hdr.Get("Content-Type"), hdr.Get("Location"), rw.body.Bytes())
 		if err := s.idempotency.Complete(cctx, scope, key, status, answer); err != nil {
-			// The answer went out; without its record a retry runs the
-			// request again, which the services make safe on their own.
+			// The answer went out without its record. The key stays claimed
+			// (in progress): a retry waits, and once the store's lease has
+			// passed takes it over and runs the request again, which the
+			// services make safe on their own (an order is found by its key).
+			// Freeing the key now would let a shortcut refuse the retry of a
+			// request that succeeded.
 			s.log.ErrorContext(ctx, "record idempotent answer", slog.String("error", err.Error()))
-			s.forgetIdempotent(ctx, scope, key)
 		}
 		return nil
 	}

@@ -64,7 +64,7 @@ func (s *server) routes() []route {
 		// Orders and payments. Creating an order and refunding one take an
 		// Idempotency-Key: idempotent wraps the handler. Who sees which
 		// order (its shopper, a brand with items in it) is the domain's.
-		{http.MethodPost, "/v1/orders", allow(party.RoleShopper), s.idempotent(s.placeOrder)},
+		{http.MethodPost, "/v1/orders", allow(party.RoleShopper), s.idempotentOr(s.placeOrderShortcut, s.placeOrder)},
 		{http.MethodGet, "/v1/orders", allow(party.RoleShopper, party.RoleBrand, party.RoleAdmin), s.listOrders},
 		{http.MethodGet, "/v1/orders/:id", allow(party.RoleShopper, party.RoleBrand, party.RoleAdmin), s.getOrder},
 		{http.MethodPost, "/v1/orders/:id/cancel", allow(party.RoleShopper), s.cancelOrder},

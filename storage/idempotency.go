@@ -45,9 +45,28 @@ type IdempotencyConfig struct {
 // 4xx ones (a 4xx changed nothing, and the same request gets the same
 // answer); after a 5xx or a panic the api calls Abandon, so a retry runs
 // again.
+//
+// Claims (the first INSERT of Begin) and answers (Complete) made outside a
+// transaction are group-committed: those asked for while one statement is
+// in flight are written together by the next.
 type IdempotencyStore struct {
-	db  *gorm.DB
-	cfg IdempotencyConfig
+	db        *gorm.DB
+	cfg       IdempotencyConfig
+	claims    *group[idempotencyClaim, bool]
+	completes *group[idempotencyAnswer, bool]
+}
+
+// idempotencyClaim is a Begin's first attempt to claim a key.
+type idempotencyClaim struct {
+	scope, key string
+	hash       []byte
+}
+
+// idempotencyAnswer is a Complete waiting for its group's UPDATE.
+type idempotencyAnswer struct {
+	scope, key string
+	status     int
+	body       []byte
 }
 
 // NewIdempotencyStore returns an IdempotencyStore on db.
@@ -58,7 +77,83 @@ func NewIdempotencyStore(db *gorm.DB, cfg IdempotencyConfig) *IdempotencyStore {
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}
-	return &IdempotencyStore{db: db, cfg: cfg}
+	s := &IdempotencyStore{db: db, cfg: cfg}
+	s.claims = &group[idempotencyClaim, bool]{max: 1000, run: s.claimAll}
+	s.completes = &group[idempotencyAnswer, bool]{max: 1000, run: s.completeAll}
+	return s
+}
+
+// claimAll inserts the in-progress records of a group of claims with one
+// statement and reports which ones it inserted; a key asked for twice in
+// the group is claimed by its first ask only.
+func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) ([]bool, error) {
+	type sk struct{ scope, key string }
+	first := make(map[sk]int, len(cs))
+	var scopes, keys []string
+	var hashes [][]byte
+	for i, c := range cs {
+		if _, dup := first[sk{c.scope, c.key}]; dup {
+			continue
+		}
+		first[sk{c.scope, c.key}] = i
+		scopes, keys, hashes = append(scopes, c.scope), append(keys, c.key), append(hashes, c.hash)
+	}
+	rows, err := SQL(s.db).QueryContext(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, state)
+		SELECT scope, key, hash, 'in_progress' FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(scope, key, hash)
+		ON CONFLICT DO NOTHING RETURNING scope, key`, scopes, keys, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency begin: %w", err)
+	}
+	defer rows.Close()
+	out := make([]bool, len(cs))
+	for rows.Next() {
+		var k sk
+		if err := rows.Scan(&k.scope, &k.key); err != nil {
+			return nil, fmt.Errorf("idempotency begin: %w", err)
+		}
+		out[first[k]] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("idempotency begin: %w", err)
+	}
+	return out, nil
+}
+
+// completeAll records a group of answers with one statement and reports
+// which ones found their request in progress.
+func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnswer) ([]bool, error) {
+	type sk struct{ scope, key string }
+	first := make(map[sk]int, len(as))
+	var scopes, keys []string
+	var statuses []int32
+	var bodies [][]byte
+	for i, a := range as {
+		if _, dup := first[sk{a.scope, a.key}]; dup {
+			continue
+		}
+		first[sk{a.scope, a.key}] = i
+		scopes, keys = append(scopes, a.scope), append(keys, a.key)
+		statuses, bodies = append(statuses, int32(a.status)), append(bodies, a.body)
+	}
+	rows, err := SQL(s.db).QueryContext(ctx, `UPDATE idempotency_keys k SET state = 'done', status = u.status, body = u.body, updated_at = now()
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS u(scope, key, status, body)
+		WHERE k.scope = u.scope AND k.key = u.key AND k.state = 'in_progress' RETURNING k.scope, k.key`, scopes, keys, statuses, bodies)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency complete: %w", err)
+	}
+	defer rows.Close()
+	out := make([]bool, len(as))
+	for rows.Next() {
+		var k sk
+		if err := rows.Scan(&k.scope, &k.key); err != nil {
+			return nil, fmt.Errorf("idempotency complete: %w", err)
+		}
+		out[first[k]] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("idempotency complete: %w", err)
+	}
+	return out, nil
 }
 
 // Recorded is the answer recorded for a key.
@@ -85,15 +180,26 @@ type idempotencyRow struct {
 func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error) {
 	deadline := time.Now().Add(s.cfg.Wait)
 	pause := 5 * time.Millisecond
-	for {
+	_, inTx := ctx.Value(txKey{}).(*gorm.DB)
+	for attempt := 0; ; attempt++ {
 		db := conn(ctx, s.db)
-		res := db.Exec(`INSERT INTO idempotency_keys (scope, key, request_hash, state)
-			VALUES (?, ?, ?, 'in_progress') ON CONFLICT DO NOTHING`, scope, key, requestHash)
-		if res.Error != nil {
-			return nil, fmt.Errorf("idempotency begin: %w", res.Error)
-		}
-		if res.RowsAffected == 1 {
-			return nil, nil
+		if attempt == 0 && !inTx {
+			claimed, err := s.claims.do(ctx, idempotencyClaim{scope: scope, key: key, hash: requestHash})
+			if err != nil {
+				return nil, err
+			}
+			if claimed {
+				return nil, nil
+			}
+		} else {
+			res := db.Exec(`INSERT INTO idempotency_keys (scope, key, request_hash, state)
+				VALUES (?, ?, ?, 'in_progress') ON CONFLICT DO NOTHING`, scope, key, requestHash)
+			if res.Error != nil {
+				return nil, fmt.Errorf("idempotency begin: %w", res.Error)
+			}
+			if res.RowsAffected == 1 {
+				return nil, nil
+			}
 		}
 		var rows []idempotencyRow
 		err := db.Raw(`SELECT request_hash, state, status, body, updated_at,
@@ -136,10 +242,34 @@ func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, request
 	}
 }
 
+// Exists reports whether a record of (scope, key) exists, in progress or
+// answered: one indexed read that changes nothing, so a request that can be
+// answered without any work (see the api's shortcut) is answered without
+// claiming its key when no earlier request used it.
+func (s *IdempotencyStore) Exists(ctx context.Context, scope, key string) (bool, error) {
+	var ok bool
+	err := SQL(s.db).QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = $1 AND key = $2)`,
+		scope, key).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("idempotency exists: %w", err)
+	}
+	return ok, nil
+}
+
 // Complete records the answer of the request that Begin let through.
 func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, status int, body []byte) error {
 	if body == nil {
 		body = []byte{}
+	}
+	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); !inTx {
+		ok, err := s.completes.do(ctx, idempotencyAnswer{scope: scope, key: key, status: status, body: body})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("idempotency complete: no request in progress under this key: %w", errs.ErrNotFound)
+		}
+		return nil
 	}
 	res := conn(ctx, s.db).Exec(`UPDATE idempotency_keys SET state = 'done', status = ?, body = ?, updated_at = now()
 		WHERE scope = ? AND key = ? AND state = 'in_progress'`, status, body, scope, key)

@@ -175,6 +175,9 @@ type checkoutVariant struct {
 // with their line-up entries (another); errs.ErrNotFound when the stream
 // does not exist.
 func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
+	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); !inTx {
+		return s.loadCheckoutFast(ctx, streamID, pinID, variantIDs)
+	}
 	db := conn(ctx, s.db)
 	var rows []checkoutRow
 	err := db.Raw(`SELECT s.id, s.creator_id, s.agency_id, s.title, s.currency, s.status, s.playback_url,
@@ -215,6 +218,87 @@ func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, v
 			co.Lineup[v.Variant.ProductID] = live.LineupItem{StreamID: streamID, ProductID: v.Variant.ProductID,
 				BrandID: optStringValue(v.LineupBrandID), CommissionBPS: *v.CommissionBPS, AddedAt: optTimeValue(v.AddedAt)}
 		}
+	}
+	return co, nil
+}
+
+// loadCheckoutFast is LoadCheckout in one query (the stream, joined with
+// the pin, the variants and their line-up entries: one row per variant
+// found, or one row without), scanned without reflection: it is on the
+// path of every order.
+func (s *OrderStore) loadCheckoutFast(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
+	if variantIDs == nil {
+		variantIDs = []string{}
+	}
+	rows, err := SQL(s.db).QueryContext(ctx, `SELECT s.id, s.creator_id, s.agency_id, s.title, s.currency, s.status,
+			s.playback_url, s.scheduled_at, s.started_at, s.ended_at, s.created_at,
+			p.id, p.stream_id, p.product_id, p.brand_id, p.flash_price_amount, p.flash_price_currency, p.flash_quantity,
+			p.flash_remaining, p.flash_per_buyer_limit, p.flash_ends_at, p.pinned_at, p.offset_ms, p.unpinned_at,
+			p.unpin_offset_ms,
+			v.id, v.product_id, v.brand_id, v.position, v.sku, v.title, v.price_amount, v.price_currency,
+			v.stock_available, v.created_at,
+			l.brand_id, l.commission_bps, l.added_at
+		FROM streams s
+		LEFT JOIN pins p ON p.id = $2 AND p.stream_id = s.id
+		LEFT JOIN variants v ON v.id = ANY($3::text[])
+		LEFT JOIN lineup_items l ON l.stream_id = s.id AND l.product_id = v.product_id
+		WHERE s.id = $1`, streamID, pinID, variantIDs)
+	if err != nil {
+		return order.Checkout{}, fmt.Errorf("load checkout: %w", err)
+	}
+	defer rows.Close()
+	var co order.Checkout
+	found := false
+	for rows.Next() {
+		var (
+			st                                        streamModel
+			pm                                        pinModel
+			pID, pStream, pProduct, pBrand            *string
+			pPinnedAt                                 *time.Time
+			pOffset                                   *int64
+			vID, vProduct, vBrand, vSKU, vTitle, vCur *string
+			vPos                                      *int
+			vAmount, vStock                           *int64
+			vCreated                                  *time.Time
+			lBrand                                    *string
+			lBPS                                      *int
+			lAdded                                    *time.Time
+		)
+		if err := rows.Scan(&st.ID, &st.CreatorID, &st.AgencyID, &st.Title, &st.Currency, &st.Status,
+			&st.PlaybackURL, &st.ScheduledAt, &st.StartedAt, &st.EndedAt, &st.CreatedAt,
+			&pID, &pStream, &pProduct, &pBrand, &pm.FlashPriceAmount, &pm.FlashPriceCurrency, &pm.FlashQuantity,
+			&pm.FlashRemaining, &pm.FlashPerBuyerLimit, &pm.FlashEndsAt, &pPinnedAt, &pOffset, &pm.UnpinnedAt,
+			&pm.UnpinOffsetMS,
+			&vID, &vProduct, &vBrand, &vPos, &vSKU, &vTitle, &vAmount, &vCur, &vStock, &vCreated,
+			&lBrand, &lBPS, &lAdded); err != nil {
+			return order.Checkout{}, fmt.Errorf("load checkout: %w", err)
+		}
+		if !found {
+			found = true
+			co = order.Checkout{Stream: st.toDomain(), Variants: map[string]catalog.Variant{}, Lineup: map[string]live.LineupItem{}}
+			if pID != nil {
+				pm.ID, pm.StreamID, pm.ProductID, pm.BrandID = *pID, *pStream, *pProduct, *pBrand
+				pm.PinnedAt, pm.OffsetMS = optTimeValue(pPinnedAt), *pOffset
+				pin := pm.toDomain()
+				co.Pin = &pin
+			}
+		}
+		if vID == nil {
+			continue
+		}
+		vm := variantModel{ID: *vID, ProductID: *vProduct, BrandID: *vBrand, Position: *vPos, SKU: *vSKU, Title: *vTitle,
+			PriceAmount: *vAmount, PriceCurrency: *vCur, StockAvailable: *vStock, CreatedAt: optTimeValue(vCreated)}
+		co.Variants[vm.ID] = vm.toDomain()
+		if lBPS != nil {
+			co.Lineup[vm.ProductID] = live.LineupItem{StreamID: streamID, ProductID: vm.ProductID,
+				BrandID: optStringValue(lBrand), CommissionBPS: *lBPS, AddedAt: optTimeValue(lAdded)}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return order.Checkout{}, fmt.Errorf("load checkout: %w", err)
+	}
+	if !found {
+		return order.Checkout{}, errs.ErrNotFound
 	}
 	return co, nil
 }
@@ -323,6 +407,35 @@ func (s *OrderStore) InsertOrder(ctx context.Context, o order.Order) error {
 	return fmt.Errorf("insert order: %w", err)
 }
 
+// InsertOrders inserts orders and their items with one statement per table;
+// a taken idempotency key fails them all with order.ErrDuplicateOrder.
+func (s *OrderStore) InsertOrders(ctx context.Context, os []order.Order) error {
+	if len(os) == 0 {
+		return nil
+	}
+	ms := make([]orderModel, len(os))
+	var items []orderItemModel
+	for i, o := range os {
+		m, its := orderFromDomain(o)
+		ms[i] = m
+		items = append(items, its...)
+	}
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		tx := conn(ctx, s.db)
+		if err := tx.CreateInBatches(&ms, 1000).Error; err != nil {
+			return err
+		}
+		return tx.CreateInBatches(&items, 1000).Error
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return order.ErrDuplicateOrder
+	}
+	return fmt.Errorf("insert orders: %w", err)
+}
+
 // GetOrder returns the order with id.
 func (s *OrderStore) GetOrder(ctx context.Context, id string) (order.Order, error) {
 	db := conn(ctx, s.db)
@@ -402,6 +515,25 @@ func (s *OrderStore) AttachReservations(ctx context.Context, orderID string) (in
 		return 0, fmt.Errorf("attach reservations: %w", res.Error)
 	}
 	return int(res.RowsAffected), nil
+}
+
+// AttachReservationsOf marks the held reservations of the orders ordered
+// and returns how many each order had, with one statement.
+func (s *OrderStore) AttachReservationsOf(ctx context.Context, orderIDs []string) (map[string]int, error) {
+	n := make(map[string]int, len(orderIDs))
+	if len(orderIDs) == 0 {
+		return n, nil
+	}
+	var ids []string
+	err := conn(ctx, s.db).Raw(`UPDATE stock_reservations SET status = 'ordered' WHERE order_id IN ? AND status = 'held'
+		RETURNING order_id`, orderIDs).Scan(&ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("attach reservations: %w", err)
+	}
+	for _, id := range ids {
+		n[id]++
+	}
+	return n, nil
 }
 
 // CommitReservations makes the order's reservations final.

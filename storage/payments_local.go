@@ -25,12 +25,77 @@ import (
 // back with its client's transaction. So unlike the other repositories this
 // one never joins the transaction a Transactor put in ctx: its methods run on
 // their own connection, or in the transaction of its own InTx.
-type PaymentsLocalStore struct{ db *gorm.DB }
+//
+// Intents created outside the store's own transaction are group-committed:
+// those asked for while one INSERT is in flight are written by the next.
+type PaymentsLocalStore struct {
+	db      *gorm.DB
+	intents *group[localIntentModel, bool]
+}
 
 var _ local.Store = (*PaymentsLocalStore)(nil)
 
 // NewPaymentsLocalStore returns a PaymentsLocalStore on db.
-func NewPaymentsLocalStore(db *gorm.DB) *PaymentsLocalStore { return &PaymentsLocalStore{db: db} }
+func NewPaymentsLocalStore(db *gorm.DB) *PaymentsLocalStore {
+	s := &PaymentsLocalStore{db: db}
+	s.intents = &group[localIntentModel, bool]{max: 1000, run: s.insertIntents}
+	return s
+}
+
+// insertIntents inserts a group of intents with one statement and reports
+// which ones it inserted; an idempotency key taken, or asked for twice in
+// the group, leaves the intent out (its first ask only may be inserted).
+func (s *PaymentsLocalStore) insertIntents(ctx context.Context, ms []localIntentModel) ([]bool, error) {
+	out := make([]bool, len(ms))
+	at := make(map[string]int, len(ms))
+	keys := map[string]bool{}
+	n := 0
+	var (
+		ids, secrets, currencies, descriptions, metas, statuses, fcodes, fmsgs []string
+		idemKeys                                                               []*string
+		amounts                                                                []int64
+		created, updated                                                       []time.Time
+	)
+	for i, m := range ms {
+		if m.IdempotencyKey != nil {
+			if keys[*m.IdempotencyKey] {
+				continue
+			}
+			keys[*m.IdempotencyKey] = true
+		}
+		at[m.ID] = i
+		n++
+		ids, secrets, idemKeys = append(ids, m.ID), append(secrets, m.ClientSecret), append(idemKeys, m.IdempotencyKey)
+		amounts, currencies, descriptions = append(amounts, m.Amount), append(currencies, m.Currency), append(descriptions, m.Description)
+		metas, statuses, fcodes, fmsgs = append(metas, m.Metadata), append(statuses, m.Status), append(fcodes, m.FailureCode), append(fmsgs, m.FailureMessage)
+		created, updated = append(created, m.CreatedAt), append(updated, m.UpdatedAt)
+	}
+	rows, err := SQL(s.db).QueryContext(ctx, `INSERT INTO payments_local_intents (id, client_secret, idempotency_key, amount,
+			currency, description, metadata, status, failure_code, failure_message, created_at, updated_at)
+		SELECT id, client_secret, idempotency_key, amount, currency, description, metadata::jsonb, status, failure_code,
+			failure_message, created_at, updated_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+			AS u(id, client_secret, idempotency_key, amount, currency, description, metadata, status, failure_code,
+			failure_message, created_at, updated_at)
+		ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		ids, secrets, idemKeys, amounts, currencies, descriptions, metas, statuses, fcodes, fmsgs, created, updated)
+	if err != nil {
+		return nil, fmt.Errorf("insert intent: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("insert intent: %w", err)
+		}
+		out[at[id]] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert intent: %w", err)
+	}
+	return out, nil
+}
 
 type paymentsLocalTxKey struct{}
 
@@ -146,6 +211,15 @@ func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it local.IntentRe
 		Amount: it.Amount, Currency: it.Currency, Description: it.Description, Metadata: meta,
 		Status: it.Status, FailureCode: it.FailureCode, FailureMessage: it.FailureMessage,
 		CreatedAt: it.CreatedAt.UTC(), UpdatedAt: it.UpdatedAt.UTC(),
+	}
+	if _, inTx := ctx.Value(paymentsLocalTxKey{}).(*gorm.DB); !inTx && it.IdempotencyKey != "" {
+		inserted, err := s.intents.do(ctx, m)
+		if err != nil {
+			return local.IntentRecord{}, false, err
+		}
+		if inserted {
+			return m.toRecord(), true, nil
+		}
 	}
 	res := s.conn(ctx).Clauses(onKeyConflictDoNothing()).Create(&m)
 	if res.Error != nil {

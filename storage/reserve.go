@@ -466,6 +466,10 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			need, total, err := r.needs(c, pin, stock)
 			if err == nil && pin != nil {
 				switch {
+				case *pin.Remaining-flashTaken <= 0:
+					// Nothing left at all: the service may answer the next
+					// orders for this pin without asking.
+					err = &order.PinSoldOutError{PinID: pin.ID, StreamID: pin.StreamID, EndsAt: *pin.EndsAt}
 				case *pin.Remaining-flashTaken < total:
 					err = order.ErrSoldOut
 				case limit > 0 && units[c.req.ShopperID]+total > limit:

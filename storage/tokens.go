@@ -2,22 +2,41 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
+	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
 // TokenStore keeps bearer tokens in Postgres as SHA-256 hashes only.
-type TokenStore struct{ db *gorm.DB }
+//
+// Touches are group-committed: the touches asked for while one UPDATE is in
+// flight are written together by the next one, so a crowd of fresh tokens
+// arriving at once (a flash sale) costs a few commits, not one per token.
+type TokenStore struct {
+	db      *gorm.DB
+	touches *group[tokenTouch, struct{}]
+}
+
+// tokenTouch is a touch waiting for its group's UPDATE.
+type tokenTouch struct {
+	id string
+	at time.Time
+}
 
 var _ party.TokenStore = (*TokenStore)(nil)
 
 // NewTokenStore returns a TokenStore on db.
-func NewTokenStore(db *gorm.DB) *TokenStore { return &TokenStore{db: db} }
+func NewTokenStore(db *gorm.DB) *TokenStore {
+	s := &TokenStore{db: db}
+	s.touches = &group[tokenTouch, struct{}]{max: 1000, run: s.touchAll}
+	return s
+}
 
 type tokenModel struct {
 	ID         string     `gorm:"column:id;primaryKey"`
@@ -70,20 +89,55 @@ func (s *TokenStore) CreateToken(ctx context.Context, t party.Token) error {
 
 // TokenByHash returns the token with this SHA-256 hash or errs.ErrNotFound.
 func (s *TokenStore) TokenByHash(ctx context.Context, hash []byte) (party.Token, error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		var m tokenModel
+		if err := conn(ctx, s.db).Where("hash = ?", hash).Take(&m).Error; err != nil {
+			return party.Token{}, notFoundOr("get token", err)
+		}
+		return m.toDomain(), nil
+	}
+	// The hot path of every request: plain database/sql, no reflection.
 	var m tokenModel
-	if err := conn(ctx, s.db).Where("hash = ?", hash).Take(&m).Error; err != nil {
-		return party.Token{}, notFoundOr("get token", err)
+	err := SQL(s.db).QueryRowContext(ctx, `SELECT id, hash, role, party_id, created_at, expires_at, last_used_at
+		FROM tokens WHERE hash = $1`, hash).Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return party.Token{}, errs.ErrNotFound
+	}
+	if err != nil {
+		return party.Token{}, fmt.Errorf("get token: %w", err)
 	}
 	return m.toDomain(), nil
 }
 
 // TouchToken sets the token's last use to at, never moving it backwards.
+// Outside a transaction it joins the next group UPDATE and returns once
+// that committed.
 func (s *TokenStore) TouchToken(ctx context.Context, id string, at time.Time) error {
-	err := conn(ctx, s.db).Model(&tokenModel{}).
-		Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, at.UTC()).
-		Update("last_used_at", at.UTC()).Error
-	if err != nil {
-		return fmt.Errorf("touch token: %w", err)
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		err := conn(ctx, s.db).Model(&tokenModel{}).
+			Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, at.UTC()).
+			Update("last_used_at", at.UTC()).Error
+		if err != nil {
+			return fmt.Errorf("touch token: %w", err)
+		}
+		return nil
 	}
-	return nil
+	_, err := s.touches.do(ctx, tokenTouch{id: id, at: at.UTC()})
+	return err
+}
+
+// touchAll writes a group of touches with one UPDATE.
+func (s *TokenStore) touchAll(ctx context.Context, ts []tokenTouch) ([]struct{}, error) {
+	ids := make([]string, len(ts))
+	ats := make([]time.Time, len(ts))
+	for i, t := range ts {
+		ids[i], ats[i] = t.id, t.at
+	}
+	_, err := SQL(s.db).ExecContext(ctx, `UPDATE tokens t SET last_used_at = v.at
+		FROM (SELECT id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) GROUP BY id) v
+		WHERE t.id = v.id AND (t.last_used_at IS NULL OR t.last_used_at < v.at)`, ids, ats)
+	if err != nil {
+		return nil, fmt.Errorf("touch token: %w", err)
+	}
+	return make([]struct{}, len(ts)), nil
 }

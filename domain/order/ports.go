@@ -49,6 +49,9 @@ type Store interface {
 	// InsertOrder inserts a new order and its items; ErrDuplicateOrder when
 	// the shopper's idempotency key is taken.
 	InsertOrder(ctx context.Context, o Order) error
+	// InsertOrders inserts new orders and their items at once;
+	// ErrDuplicateOrder (for them all) when an idempotency key is taken.
+	InsertOrders(ctx context.Context, os []Order) error
 	// GetOrder returns an order or errs.ErrNotFound.
 	GetOrder(ctx context.Context, id string) (Order, error)
 	// LockOrder returns an order locked until the transaction ends.
@@ -70,6 +73,9 @@ type Store interface {
 	// belonging to the recorded order, so the orphan sweep leaves them
 	// alone, and returns how many it marked.
 	AttachReservations(ctx context.Context, orderID string) (int, error)
+	// AttachReservationsOf is AttachReservations for many orders at once:
+	// how many held reservations of each it marked, by order id.
+	AttachReservationsOf(ctx context.Context, orderIDs []string) (map[string]int, error)
 	// CommitReservations makes the reservations of a paid order final.
 	CommitReservations(ctx context.Context, orderID string) error
 	// ReleaseReservations gives the stock of the orders' held or attached

@@ -37,6 +37,11 @@ type Config struct {
 	// CleanupTimeout bounds the clean-up (releasing stock, cancelling an
 	// intent) after a caller gave up (10 s).
 	CleanupTimeout time.Duration
+	// SoldOutTTL is how long this process answers sold_out at once for a
+	// flash pin it saw with no unit left, before it asks the database again
+	// (1 s; negative turns the shortcut off). Stock that comes back (a
+	// cancel, an expiry) is on sale again at most this long after.
+	SoldOutTTL time.Duration
 	// Logger reports best-effort failures; nil discards.
 	Logger *slog.Logger
 }
@@ -52,6 +57,9 @@ func (c Config) withDefaults() Config {
 	def(&c.OrphanGrace, time.Minute)
 	def(&c.RefundRetryAfter, 30*time.Second)
 	def(&c.CleanupTimeout, 10*time.Second)
+	if c.SoldOutTTL == 0 {
+		c.SoldOutTTL = time.Second
+	}
 	if c.SweepBatch <= 0 {
 		c.SweepBatch = 100
 	}
@@ -72,6 +80,8 @@ type Service struct {
 	now      func() time.Time
 	cfg      Config
 	log      *slog.Logger
+	soldOut  soldOutPins
+	rec      recorder
 }
 
 // NewService returns an order Service; now is the clock.
@@ -104,23 +114,31 @@ func (s *Service) PlaceOrder(ctx context.Context, p party.Principal, in NewOrder
 	if err != nil {
 		return Order{}, err
 	}
-	if in.IdempotencyKey != "" {
-		o, err := s.store.FindByIdempotencyKey(ctx, p.PartyID, in.IdempotencyKey)
-		if err == nil {
-			return o, nil
-		}
-		if !errors.Is(err, errs.ErrNotFound) {
-			return Order{}, fmt.Errorf("place order: %w", err)
-		}
-	}
+	// The shopper's order under this key, if a first attempt placed one, is
+	// looked up only when this attempt cannot be placed (rejectedBefore) or
+	// its insert finds the key taken: the api's idempotency record answers
+	// retries before they get here, so the lookup would almost always be
+	// wasted work on the hot path.
 	now := s.clock()
+	if s.soldOut.known(in.PinID, in.StreamID, now) {
+		return s.rejectedBefore(ctx, p.PartyID, in, ErrSoldOut)
+	}
 	o, reqs, err := s.price(ctx, p.PartyID, in, now)
 	if err != nil {
+		if errors.Is(err, ErrSoldOut) || errors.Is(err, ErrLimitExceeded) || errors.Is(err, ErrFlashEnded) || errors.Is(err, ErrStreamNotLive) {
+			return s.rejectedBefore(ctx, p.PartyID, in, err)
+		}
 		return Order{}, err
 	}
-	for _, req := range reqs {
+	for i, req := range reqs {
 		if err := s.reserver.Reserve(ctx, req); err != nil {
-			s.releaseAfterFailure(ctx, o.ID)
+			s.noteSoldOut(err)
+			if i > 0 || !cleanRejection(err) { // something may have been taken
+				s.releaseAfterFailure(ctx, o.ID, o.PinID)
+			}
+			if cleanRejection(err) {
+				return s.rejectedBefore(ctx, p.PartyID, in, fmt.Errorf("reserve stock: %w", err))
+			}
 			return Order{}, fmt.Errorf("reserve stock: %w", err)
 		}
 	}
@@ -131,7 +149,7 @@ func (s *Service) PlaceOrder(ctx context.Context, p party.Principal, in NewOrder
 		Metadata:       map[string]string{"kind": "order", "order_id": o.ID},
 	})
 	if err != nil {
-		s.releaseAfterFailure(ctx, o.ID)
+		s.releaseAfterFailure(ctx, o.ID, o.PinID)
 		var ve *errs.ValidationError
 		switch {
 		case ctx.Err() != nil:
@@ -146,25 +164,9 @@ func (s *Service) PlaceOrder(ctx context.Context, p party.Principal, in NewOrder
 		provider = s.gateway.Name()
 	}
 	o.Payment = Payment{Provider: provider, IntentID: intent.ID, ClientSecret: intent.ClientSecret}
-	err = s.tx.InTx(ctx, func(ctx context.Context) error {
-		n, err := s.store.AttachReservations(ctx, o.ID)
-		if err != nil {
-			return err
-		}
-		if n != len(o.Items) {
-			return ErrReservationLost
-		}
-		if err := s.store.InsertOrder(ctx, o); err != nil {
-			return err
-		}
-		ev, err := createdEvent(o)
-		if err != nil {
-			return err
-		}
-		return s.pub.Publish(ctx, ev)
-	})
+	err = s.record(ctx, o)
 	if err != nil {
-		s.releaseAfterFailure(ctx, o.ID)
+		s.releaseAfterFailure(ctx, o.ID, o.PinID)
 		s.cancelIntent(ctx, o)
 		if errors.Is(err, ErrDuplicateOrder) {
 			return s.store.FindByIdempotencyKey(ctx, p.PartyID, in.IdempotencyKey)
@@ -201,6 +203,7 @@ func (s *Service) price(ctx context.Context, shopperID string, in NewOrder, now 
 				return Order{}, nil, ErrFlashEnded
 			}
 			if f.Remaining <= 0 {
+				s.soldOut.mark(co.Pin.ID, co.Stream.ID, f.EndsAt, s.cfg.SoldOutTTL)
 				return Order{}, nil, ErrSoldOut
 			}
 			flash = f
@@ -269,7 +272,8 @@ func (s *Service) price(ctx context.Context, shopperID string, in NewOrder, now 
 
 // releaseAfterFailure gives back whatever stock the order took, even when
 // the caller has gone.
-func (s *Service) releaseAfterFailure(ctx context.Context, orderID string) {
+func (s *Service) releaseAfterFailure(ctx context.Context, orderID, pinID string) {
+	s.soldOut.forget(pinID)
 	ctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
 	if err := s.store.ReleaseReservations(ctx, orderID); err != nil {
@@ -311,6 +315,7 @@ func (s *Service) closeUnpaid(ctx context.Context, orders []Order, status Status
 			return err
 		}
 		ids[i], evs[i] = o.ID, ev
+		s.soldOut.forget(o.PinID)
 	}
 	if err := s.store.ReleaseReservations(ctx, ids...); err != nil {
 		return err

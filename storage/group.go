@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// groupTimeout bounds one group statement.
+const groupTimeout = 10 * time.Second
+
+// group batches the calls made while its previous batch is in flight into
+// the next one: one statement (one commit) for many callers, where one per
+// caller would make a crowd queue on commits. There is no goroutine to stop:
+// the caller that finds no batch in flight leads, and a leader that finds
+// more calls queued after its batch hands on to a new goroutine. run gets
+// at most max items and answers each (results[i] for items[i]) or fails
+// them all.
+type group[T, R any] struct {
+	max int
+	run func(ctx context.Context, items []T) ([]R, error)
+
+	mu    sync.Mutex
+	queue []*groupCall[T, R]
+	busy  bool
+}
+
+type groupCall[T, R any] struct {
+	item T
+	res  R
+	err  error
+	done chan struct{}
+}
+
+// do queues item and returns its result once its batch ran; a caller whose
+// ctx ends first gets ctx.Err(), though its batch may still run.
+func (g *group[T, R]) do(ctx context.Context, item T) (R, error) {
+	c := &groupCall[T, R]{item: item, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, c)
+	lead := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	if lead {
+		g.drain(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		var zero R
+		return zero, ctx.Err()
+	}
+}
+
+// drain runs one batch, then hands what queued meanwhile to a new
+// goroutine, or stops leading when nothing did.
+func (g *group[T, R]) drain(ctx context.Context) {
+	g.mu.Lock()
+	n := min(len(g.queue), g.max)
+	batch := g.queue[:n:n]
+	if g.queue = g.queue[n:]; len(g.queue) == 0 {
+		g.queue = nil
+	}
+	g.mu.Unlock()
+
+	items := make([]T, len(batch))
+	for i, c := range batch {
+		items[i] = c.item
+	}
+	rctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	res, err := g.run(rctx, items)
+	cancel()
+	for i, c := range batch {
+		if err != nil {
+			c.err = err
+		} else {
+			c.res = res[i]
+		}
+		close(c.done)
+	}
+
+	g.mu.Lock()
+	more := len(g.queue) > 0
+	g.busy = more
+	g.mu.Unlock()
+	if more {
+		go g.drain(ctx)
+	}
+}
