@@ -208,7 +208,7 @@ func (s *CatalogStore) UpdateProduct(ctx context.Context, brandID, id string, pa
 			return errs.ErrNotFound
 		}
 		var err error
-		out, err = s.GetProduct(context.WithValue(ctx, txKey{}, tx), id)
+		out, err = s.GetProduct(context.WithValue(ctx, txKey{}, &txState{tx: tx}), id)
 		return err
 	})
 	if err != nil {

@@ -57,6 +57,13 @@ func SQL(db *gorm.DB) *sql.DB {
 
 type txKey struct{}
 
+// txState is what a context carries inside a transaction: the transaction
+// and what to run once it has committed.
+type txState struct {
+	tx          *gorm.DB
+	afterCommit []func()
+}
+
 // Transactor runs functions in database transactions. Repositories called
 // with the context it hands over join that transaction, which is how a state
 // change and its outbox event commit together. It implements the
@@ -69,18 +76,50 @@ func NewTransactor(db *gorm.DB) *Transactor { return &Transactor{db: db} }
 // InTx runs fn in a transaction, committing when fn returns nil. Nested calls
 // join the outer transaction.
 func (t *Transactor) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	return inTx(ctx, t.db, fn)
+}
+
+// inTx runs fn in the caller's transaction (without a savepoint: the
+// caller's error handling rolls it all back) or in a new one, and after a
+// new one commits runs what was registered with afterCommit. Every
+// transaction of this package goes through it.
+func inTx(ctx context.Context, db *gorm.DB, fn func(ctx context.Context) error) error {
+	if inTransaction(ctx) {
 		return fn(ctx)
 	}
-	return t.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+	st := &txState{}
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		st.tx = tx
+		return fn(context.WithValue(ctx, txKey{}, st))
 	})
+	if err == nil {
+		for _, f := range st.afterCommit {
+			f()
+		}
+	}
+	return err
+}
+
+// inTransaction reports whether ctx carries a transaction.
+func inTransaction(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*txState)
+	return ok
+}
+
+// afterCommit runs f once the transaction of ctx has committed, or at once
+// when ctx carries none (the statement before it committed on its own).
+func afterCommit(ctx context.Context, f func()) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		st.afterCommit = append(st.afterCommit, f)
+		return
+	}
+	f()
 }
 
 // conn returns the transaction carried by ctx, or db bound to ctx.
 func conn(ctx context.Context, db *gorm.DB) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return st.tx
 	}
 	return db.WithContext(ctx)
 }

@@ -180,7 +180,7 @@ type idempotencyRow struct {
 func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error) {
 	deadline := time.Now().Add(s.cfg.Wait)
 	pause := 5 * time.Millisecond
-	_, inTx := ctx.Value(txKey{}).(*gorm.DB)
+	inTx := inTransaction(ctx)
 	for attempt := 0; ; attempt++ {
 		db := conn(ctx, s.db)
 		if attempt == 0 && !inTx {
@@ -261,7 +261,7 @@ func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, stat
 	if body == nil {
 		body = []byte{}
 	}
-	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); !inTx {
+	if !inTransaction(ctx) {
 		ok, err := s.completes.do(ctx, idempotencyAnswer{scope: scope, key: key, status: status, body: body})
 		if err != nil {
 			return err

@@ -175,7 +175,7 @@ type checkoutVariant struct {
 // with their line-up entries (another); errs.ErrNotFound when the stream
 // does not exist.
 func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
-	if _, inTx := ctx.Value(txKey{}).(*gorm.DB); !inTx {
+	if !inTransaction(ctx) {
 		return s.loadCheckoutFast(ctx, streamID, pinID, variantIDs)
 	}
 	db := conn(ctx, s.db)
@@ -581,12 +581,7 @@ func (s *OrderStore) ReleaseOrphanReservations(ctx context.Context, expiredBefor
 // inTx runs fn in the caller's transaction (without a savepoint: the
 // caller's error handling rolls it all back) or a new one.
 func (s *OrderStore) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return fn(ctx)
-	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
-	})
+	return inTx(ctx, s.db, fn)
 }
 
 // MarkPaymentEvent records a webhook event id; false when seen before.

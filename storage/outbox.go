@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,8 +14,8 @@ import (
 	"github.com/daihuo/daihuo/domain/event"
 )
 
-// OutboxChannel is the Postgres notification channel the outbox trigger
-// signals on every insert.
+// OutboxChannel is the Postgres notification channel that wakes relays when
+// events have been committed to the outbox.
 const OutboxChannel = "daihuo_outbox"
 
 // relayLockKey is the transaction-level advisory lock a relay holds while it
@@ -24,13 +25,57 @@ const relayLockKey int64 = 0x6461_6968_756f // "daihuo"
 // Outbox is the transactional outbox: Publish writes events in the caller's
 // transaction, and the relay takes them out in order with ProcessBatch.
 type Outbox struct {
-	db  *gorm.DB
-	dsn string
+	db     *gorm.DB
+	dsn    string
+	notify *notifier
 }
 
 // NewOutbox returns the outbox in db; dsn is used for the dedicated
 // connection that listens for notifications.
-func NewOutbox(db *gorm.DB, dsn string) *Outbox { return &Outbox{db: db, dsn: dsn} }
+func NewOutbox(db *gorm.DB, dsn string) *Outbox {
+	return &Outbox{db: db, dsn: dsn, notify: &notifier{db: db}}
+}
+
+// notifier wakes the relays once events have committed. NOTIFY is sent
+// after the writing transaction, never inside it: Postgres serialises the
+// commits of transactions that notify (they take one database-wide lock
+// until their commit is flushed), which would make every write of the
+// service queue behind every other. Bursts collapse: while one NOTIFY is on
+// its way, further pokes only ask for one more after it. If the process
+// dies before notifying, the relays' poll finds the events.
+type notifier struct {
+	db              *gorm.DB
+	mu              sync.Mutex
+	inFlight, again bool
+}
+
+// poke asks for a NOTIFY soon; it never waits for it.
+func (n *notifier) poke() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.inFlight {
+		n.again = true
+		return
+	}
+	n.inFlight = true
+	go n.send()
+}
+
+func (n *notifier) send() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.db.WithContext(ctx).Exec("SELECT pg_notify(?, '')", OutboxChannel).Error // a lost wake-up costs one poll interval
+		cancel()
+		n.mu.Lock()
+		if !n.again {
+			n.inFlight = false
+			n.mu.Unlock()
+			return
+		}
+		n.again = false
+		n.mu.Unlock()
+	}
+}
 
 // outboxRow is a row of the outbox table.
 type outboxRow struct {
@@ -104,6 +149,7 @@ func (o *Outbox) Publish(ctx context.Context, evs ...event.Event) error {
 	if err := conn(ctx, o.db).Create(&rows).Error; err != nil {
 		return fmt.Errorf("write outbox: %w", err)
 	}
+	afterCommit(ctx, o.notify.poke)
 	return nil
 }
 

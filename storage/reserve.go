@@ -343,8 +343,8 @@ func (r *Reserver) serve(k *hotRow, batch []*reserveCall) {
 		}
 	}
 	if len(orphaned) > 0 {
-		err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return releaseReservations(context.WithValue(ctx, txKey{}, tx), r.db, r.out, "id IN ?", orphaned)
+		err := inTx(ctx, r.db, func(ctx context.Context) error {
+			return releaseReservations(ctx, r.db, r.out, "id IN ?", orphaned)
 		})
 		if err != nil {
 			// They expire: the orphan sweep gives them back.
@@ -402,7 +402,8 @@ type buyerUnits struct {
 func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCall) (batchOutcome, error) {
 	out := batchOutcome{results: make([]error, len(calls))}
 	now := r.cfg.Now().UTC().Truncate(time.Microsecond)
-	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := inTx(ctx, r.db, func(ctx context.Context) error {
+		tx := conn(ctx, r.db)
 		var pin *lockedPin
 		if k.pinID != "" {
 			var pins []lockedPin
@@ -539,7 +540,6 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			}
 		}
 		if out.remaining == 0 || time.Since(k.lastEmit) >= r.cfg.FlashStockInterval {
-			ctx := context.WithValue(ctx, txKey{}, tx)
 			if err := r.out.Publish(ctx, flashStockEvent(pin.ID, pin.StreamID, out.remaining, pin.StartedAt, now)); err != nil {
 				return err
 			}
@@ -580,9 +580,9 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.BatchTimeout)
 	defer cancel()
 	now := r.cfg.Now().UTC().Truncate(time.Microsecond)
-	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := inTx(ctx, r.db, func(ctx context.Context) error {
 		var pins []lockedPin
-		if err := tx.Raw(`SELECT p.id, p.stream_id, p.flash_remaining, s.started_at
+		if err := conn(ctx, r.db).Raw(`SELECT p.id, p.stream_id, p.flash_remaining, s.started_at
 			FROM pins p JOIN streams s ON s.id = p.stream_id WHERE p.id = ?`, k.pinID).Scan(&pins).Error; err != nil {
 			return fmt.Errorf("read pin: %w", err)
 		}
@@ -590,7 +590,7 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 			return nil
 		}
 		p := pins[0]
-		return r.out.Publish(context.WithValue(ctx, txKey{}, tx), flashStockEvent(p.ID, p.StreamID, *p.Remaining, p.StartedAt, now))
+		return r.out.Publish(ctx, flashStockEvent(p.ID, p.StreamID, *p.Remaining, p.StartedAt, now))
 	})
 	if err != nil {
 		r.log.Warn("trailing flash.stock event", "pin_id", k.pinID, "error", err)

@@ -89,7 +89,7 @@ func (s *TokenStore) CreateToken(ctx context.Context, t party.Token) error {
 
 // TokenByHash returns the token with this SHA-256 hash or errs.ErrNotFound.
 func (s *TokenStore) TokenByHash(ctx context.Context, hash []byte) (party.Token, error) {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if inTransaction(ctx) {
 		var m tokenModel
 		if err := conn(ctx, s.db).Where("hash = ?", hash).Take(&m).Error; err != nil {
 			return party.Token{}, notFoundOr("get token", err)
@@ -113,7 +113,7 @@ func (s *TokenStore) TokenByHash(ctx context.Context, hash []byte) (party.Token,
 // Outside a transaction it joins the next group UPDATE and returns once
 // that committed.
 func (s *TokenStore) TouchToken(ctx context.Context, id string, at time.Time) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if inTransaction(ctx) {
 		err := conn(ctx, s.db).Model(&tokenModel{}).
 			Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, at.UTC()).
 			Update("last_used_at", at.UTC()).Error
