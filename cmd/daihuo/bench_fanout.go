@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -110,30 +109,36 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 	defer stopViewers()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
-	clients := make([]*http.Client, o.sources)
-	for i := range clients {
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i))}
-		clients[i] = &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: -1,
-			DisableCompression:  true,
-		}}
-	}
+	// Each viewer is a raw HTTP/1.1 connection read line by line: a lean
+	// load generator keeps the machine's two cores for the server. Chunk
+	// size lines of the chunked body are simply not SSE lines.
+	host := strings.TrimPrefix(srv.url, "http://")
+	request := []byte("GET /v1/streams/" + streamID + "/events HTTP/1.1\r\nHost: " + host + "\r\nAccept: text/event-stream\r\n\r\n")
 	for i := 0; i < o.viewers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
-			req, _ := http.NewRequestWithContext(vctx, http.MethodGet, srv.url+"/v1/streams/"+streamID+"/events", nil)
-			resp, err := clients[i%len(clients)].Do(req)
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%o.sources))}, Timeout: 10 * time.Second}
+			conn, err := d.DialContext(vctx, "tcp", host)
+			if err == nil {
+				_, err = conn.Write(request)
+			}
 			<-sem
-			if err != nil || resp.StatusCode != http.StatusOK {
+			if err != nil {
 				failed.Add(1)
 				ready <- struct{}{}
 				return
 			}
-			defer resp.Body.Close()
-			br := bufio.NewReaderSize(resp.Body, 4096)
+			stop := context.AfterFunc(vctx, func() { conn.Close() })
+			defer stop()
+			defer conn.Close()
+			br := bufio.NewReaderSize(conn, 4096)
+			if status, err := br.ReadSlice('\n'); err != nil || !strings.Contains(string(status), " 200 ") {
+				failed.Add(1)
+				ready <- struct{}{}
+				return
+			}
 			sawSnapshot := false
 			pinEvent := false
 			for {
