@@ -83,7 +83,7 @@ type Deps struct {
 	// confirm route then answers 404.
 	LocalPayments LocalPayments
 	// Idempotency records the answers of requests made with an
-	// Idempotency-Key (see AdaptIdempotency).
+	// Idempotency-Key.
 	Idempotency IdempotencyStore
 	// Stats answers a stream's stats from the projection its consumer
 	// group keeps (GET /v1/streams/{id}/stats).

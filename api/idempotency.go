@@ -15,10 +15,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/idempotency"
 )
 
 // IdempotencyStore records the answers of requests made with an
-// Idempotency-Key (storage.IdempotencyStore through AdaptIdempotency).
+// Idempotency-Key (storage.IdempotencyStore).
 // Records are keyed by a scope (who asked, where) and the client's key.
 type IdempotencyStore interface {
 	// Begin claims (scope, key) for a request whose body hashes to
@@ -26,9 +27,9 @@ type IdempotencyStore interface {
 	// request and then Complete or Abandon it; the recorded answer when the
 	// same request was answered before; an error of code
 	// idempotency_conflict when the key was used with another request, or
-	// ErrIdempotencyInProgress (wrapped) when the same request is still
+	// idempotency.ErrInProgress (wrapped) when the same request is still
 	// being handled.
-	Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error)
+	Begin(ctx context.Context, scope, key string, requestHash []byte) (*idempotency.Recorded, error)
 	// Complete records the answer of the request Begin let through.
 	Complete(ctx context.Context, scope, key string, status int, body []byte) error
 	// Abandon forgets a request Begin let through, so a retry runs again.
@@ -36,68 +37,6 @@ type IdempotencyStore interface {
 	// Exists reports whether a record of (scope, key) exists, in progress
 	// or answered, changing nothing.
 	Exists(ctx context.Context, scope, key string) (bool, error)
-}
-
-// Recorded is an answer recorded under an Idempotency-Key.
-type Recorded struct {
-	Status int
-	Body   []byte
-}
-
-// ErrIdempotencyInProgress says the first request under a key is still
-// being handled; the api answers 409 idempotency_conflict with Retry-After.
-var ErrIdempotencyInProgress = errs.New(errs.CodeIdempotencyConflict,
-	"a request with this Idempotency-Key is still in progress; retry in a moment")
-
-// idempotencyRecorder is the shape of storage.IdempotencyStore, whose Begin
-// answers its own record type R.
-type idempotencyRecorder[R any] interface {
-	Begin(ctx context.Context, scope, key string, requestHash []byte) (*R, error)
-	Complete(ctx context.Context, scope, key string, status int, body []byte) error
-	Abandon(ctx context.Context, scope, key string) error
-	Exists(ctx context.Context, scope, key string) (bool, error)
-}
-
-// AdaptIdempotency adapts a store shaped like storage.IdempotencyStore to
-// IdempotencyStore without the api importing storage: recorded converts its
-// record, and errors that are errors.Is(err, inProgress) become
-// ErrIdempotencyInProgress. For example, in main:
-//
-//	api.AdaptIdempotency(store, func(r storage.Recorded) api.Recorded { return api.Recorded(r) }, storage.ErrIdempotencyInProgress)
-func AdaptIdempotency[R any](store idempotencyRecorder[R], recorded func(R) Recorded, inProgress error) IdempotencyStore {
-	return idempotencyAdapter[R]{store: store, recorded: recorded, inProgress: inProgress}
-}
-
-type idempotencyAdapter[R any] struct {
-	store      idempotencyRecorder[R]
-	recorded   func(R) Recorded
-	inProgress error
-}
-
-func (a idempotencyAdapter[R]) Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error) {
-	r, err := a.store.Begin(ctx, scope, key, requestHash)
-	switch {
-	case err != nil && a.inProgress != nil && errors.Is(err, a.inProgress):
-		return nil, ErrIdempotencyInProgress
-	case err != nil:
-		return nil, err
-	case r == nil:
-		return nil, nil
-	}
-	rec := a.recorded(*r)
-	return &rec, nil
-}
-
-func (a idempotencyAdapter[R]) Complete(ctx context.Context, scope, key string, status int, body []byte) error {
-	return a.store.Complete(ctx, scope, key, status, body)
-}
-
-func (a idempotencyAdapter[R]) Abandon(ctx context.Context, scope, key string) error {
-	return a.store.Abandon(ctx, scope, key)
-}
-
-func (a idempotencyAdapter[R]) Exists(ctx context.Context, scope, key string) (bool, error) {
-	return a.store.Exists(ctx, scope, key)
 }
 
 // replayedHeader marks an answer replayed from an earlier request.
@@ -173,7 +112,7 @@ func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 		hash := requestHash(c.Request.URL.Path, body)
 		rec, err := s.idempotency.Begin(ctx, scope, key, hash)
 		if err != nil {
-			if errors.Is(err, ErrIdempotencyInProgress) {
+			if errors.Is(err, idempotency.ErrInProgress) {
 				c.Header("Retry-After", "1")
 			}
 			return err
@@ -285,7 +224,7 @@ func decodeReplay(status int, rec []byte) (contentType, location string, body []
 }
 
 // replay writes a recorded answer.
-func replay(c *gin.Context, rec Recorded) error {
+func replay(c *gin.Context, rec idempotency.Recorded) error {
 	if rec.Status < 100 || rec.Status > 599 {
 		return fmt.Errorf("replay: recorded status %d", rec.Status)
 	}

@@ -83,8 +83,7 @@ func idemEnv(t *testing.T, db *gorm.DB, wait time.Duration, h *idemHandler) *api
 	store := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: wait})
 	s := newServer(Deps{
 		Auth: fakeAuth{},
-		Idempotency: AdaptIdempotency(store,
-			func(r storage.Recorded) Recorded { return Recorded(r) }, storage.ErrIdempotencyInProgress),
+		Idempotency: store,
 	})
 	doc := apitest.LoadSpec(t, OpenAPI())
 	apitest.AddPaths(t, doc, idemPaths)

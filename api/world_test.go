@@ -144,9 +144,8 @@ func newWorld(t testing.TB) *world {
 		Orders:        w.orders,
 		Webhooks:      w.receiver,
 		LocalPayments: sim,
-		Idempotency: AdaptIdempotency(storage.NewIdempotencyStore(db, storage.IdempotencyConfig{}),
-			func(r storage.Recorded) Recorded { return Recorded(r) }, storage.ErrIdempotencyInProgress),
-		Stats: w.stats,
+		Idempotency:   storage.NewIdempotencyStore(db, storage.IdempotencyConfig{}),
+		Stats:         w.stats,
 	}
 	w.handler = New(w.deps)
 	w.srv = httptest.NewServer(w.handler)

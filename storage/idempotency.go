@@ -9,26 +9,14 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/daihuo/daihuo/domain/errs"
-)
-
-// Errors of the idempotency store; both have the code idempotency_conflict
-// (409).
-var (
-	// ErrIdempotencyConflict refuses a key reused with another request body.
-	ErrIdempotencyConflict = errs.New(errs.CodeIdempotencyConflict,
-		"this Idempotency-Key was already used with a different request")
-	// ErrIdempotencyInProgress refuses a key whose first request is still
-	// being handled; the client retries after a moment (the api may send
-	// Retry-After: 1).
-	ErrIdempotencyInProgress = errs.New(errs.CodeIdempotencyConflict,
-		"a request with this Idempotency-Key is still in progress; retry in a moment")
+	"github.com/daihuo/daihuo/domain/idempotency"
 )
 
 // IdempotencyConfig tunes an IdempotencyStore; zero values take the
 // defaults named beside them.
 type IdempotencyConfig struct {
 	// Wait is how long Begin waits for a request in progress under the same
-	// key to finish, to replay its answer, before ErrIdempotencyInProgress (2 s).
+	// key to finish, to replay its answer, before idempotency.ErrInProgress (2 s).
 	Wait time.Duration
 	// Lease is how old an in-progress record may get before another request
 	// takes it over, presuming the first one's process died (1 min).
@@ -156,12 +144,6 @@ func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnsw
 	return out, nil
 }
 
-// Recorded is the answer recorded for a key.
-type Recorded struct {
-	Status int
-	Body   []byte
-}
-
 type idempotencyRow struct {
 	RequestHash []byte    `gorm:"column:request_hash"`
 	State       string    `gorm:"column:state"`
@@ -174,10 +156,10 @@ type idempotencyRow struct {
 // Begin claims (scope, key) for a request whose body hashes to
 // requestHash. It answers (nil, nil) when the caller should handle the
 // request and then Complete or Abandon it; the recorded answer when the same
-// request was answered before; ErrIdempotencyConflict when the key was used
-// with another request; ErrIdempotencyInProgress when the same request is
+// request was answered before; idempotency.ErrConflict when the key was used
+// with another request; idempotency.ErrInProgress when the same request is
 // still being handled after waiting up to IdempotencyConfig.Wait.
-func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, requestHash []byte) (*Recorded, error) {
+func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, requestHash []byte) (*idempotency.Recorded, error) {
 	deadline := time.Now().Add(s.cfg.Wait)
 	pause := 5 * time.Millisecond
 	inTx := inTransaction(ctx)
@@ -214,9 +196,9 @@ func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, request
 		row := rows[0]
 		switch {
 		case !bytes.Equal(row.RequestHash, requestHash):
-			return nil, ErrIdempotencyConflict
+			return nil, idempotency.ErrConflict
 		case row.State == "done":
-			return &Recorded{Status: row.Status, Body: row.Body}, nil
+			return &idempotency.Recorded{Status: row.Status, Body: row.Body}, nil
 		case row.Stale:
 			// The first attempt's process died: take the record over, unless
 			// another retry just did.
@@ -231,7 +213,7 @@ func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, request
 			continue
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return nil, ErrIdempotencyInProgress
+			return nil, idempotency.ErrInProgress
 		}
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daihuo/daihuo/domain/idempotency"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/storage/storagetest"
 )
@@ -22,10 +23,10 @@ func TestIdempotencyStore(t *testing.T) {
 	if rec, err := s.Begin(ctx, scope, "k1", h1); rec != nil || err != nil {
 		t.Fatalf("first Begin = %v, %v; want proceed", rec, err)
 	}
-	if _, err := s.Begin(ctx, scope, "k1", h1); !errors.Is(err, storage.ErrIdempotencyInProgress) {
+	if _, err := s.Begin(ctx, scope, "k1", h1); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("Begin in progress = %v, want ErrIdempotencyInProgress", err)
 	}
-	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, storage.ErrIdempotencyConflict) {
+	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, idempotency.ErrConflict) {
 		t.Fatalf("Begin with another body = %v, want ErrIdempotencyConflict", err)
 	}
 	// The same key in another scope is another record.
@@ -34,7 +35,7 @@ func TestIdempotencyStore(t *testing.T) {
 	}
 
 	// A retry waiting while the first completes gets its answer.
-	got := make(chan *storage.Recorded, 1)
+	got := make(chan *idempotency.Recorded, 1)
 	slow := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 5 * time.Second})
 	go func() {
 		rec, err := slow.Begin(ctx, scope, "k1", h1)
@@ -53,7 +54,7 @@ func TestIdempotencyStore(t *testing.T) {
 	if rec, err := s.Begin(ctx, scope, "k1", h1); err != nil || rec == nil || rec.Status != 201 {
 		t.Fatalf("replay = %+v, %v", rec, err)
 	}
-	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, storage.ErrIdempotencyConflict) {
+	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, idempotency.ErrConflict) {
 		t.Fatalf("done key with another body = %v, want ErrIdempotencyConflict", err)
 	}
 	if err := s.Complete(ctx, scope, "k1", 200, nil); err == nil {
@@ -88,7 +89,7 @@ func TestIdempotencyStore(t *testing.T) {
 	if rec, err := s.Begin(ctx, scope, "k3", h1); rec != nil || err != nil {
 		t.Fatalf("Begin after the lease = %v, %v; want proceed", rec, err)
 	}
-	if _, err := s.Begin(ctx, scope, "k3", h1); !errors.Is(err, storage.ErrIdempotencyInProgress) {
+	if _, err := s.Begin(ctx, scope, "k3", h1); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("second Begin after a takeover = %v, want ErrIdempotencyInProgress", err)
 	}
 

@@ -205,8 +205,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			Webhooks: receiver,
 			// nil with Stripe: the local confirm route then answers 404.
 			LocalPayments: gw.sim,
-			Idempotency: api.AdaptIdempotency(idempotency,
-				func(r storage.Recorded) api.Recorded { return api.Recorded(r) }, storage.ErrIdempotencyInProgress),
+			Idempotency: idempotency,
 			Stats: stats,
 		})
 		ln, err := net.Listen("tcp", c.Addr)
