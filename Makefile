@@ -1,5 +1,9 @@
 # daihuo: `make run` starts the service with demo data, `make test` runs every test.
 GO        ?= go
+# gin's msgpack binding (ugorji/go/codec) is the slowest package to compile
+# and daihuo speaks only JSON: leave it out.
+GOFLAGS   += -tags=nomsgpack
+export GOFLAGS
 BIN       := .bin/daihuo
 TEST_TIMEOUT ?= 9m
 FUZZTIME  ?= 5s

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	"github.com/stripe/stripe-go/v76/paymentintent"
+	"github.com/stripe/stripe-go/v76/refund"
+	"github.com/stripe/stripe-go/v76/transfer"
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/payment"
@@ -44,7 +46,12 @@ type Config struct {
 
 // Gateway implements payment.Gateway on Stripe.
 type Gateway struct {
-	api           *client.API
+	// One client per resource rather than stripe-go's client.API, which
+	// imports every resource package of the API (and takes a minute to
+	// compile on a small machine) for the three daihuo uses.
+	intents       paymentintent.Client
+	refunds       refund.Client
+	transfers     transfer.Client
 	webhookSecret string
 	methodTypes   []string
 }
@@ -82,12 +89,14 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		return stripego.GetBackendWithConfig(typ, bc)
 	}
-	api := client.New(cfg.SecretKey, &stripego.Backends{
-		API:     backend(stripego.APIBackend, cfg.APIURL),
-		Connect: backend(stripego.ConnectBackend, ""),
-		Uploads: backend(stripego.UploadsBackend, ""),
-	})
-	return &Gateway{api: api, webhookSecret: cfg.WebhookSecret, methodTypes: cfg.PaymentMethodTypes}, nil
+	api := backend(stripego.APIBackend, cfg.APIURL)
+	return &Gateway{
+		intents:       paymentintent.Client{B: api, Key: cfg.SecretKey},
+		refunds:       refund.Client{B: api, Key: cfg.SecretKey},
+		transfers:     transfer.Client{B: api, Key: cfg.SecretKey},
+		webhookSecret: cfg.WebhookSecret,
+		methodTypes:   cfg.PaymentMethodTypes,
+	}, nil
 }
 
 // Name returns payment.ProviderStripe.
@@ -120,7 +129,7 @@ func (g *Gateway) CreateIntent(ctx context.Context, req payment.IntentRequest) (
 	} else {
 		p.AutomaticPaymentMethods = &stripego.PaymentIntentAutomaticPaymentMethodsParams{Enabled: stripego.Bool(true)}
 	}
-	pi, err := g.api.PaymentIntents.New(p)
+	pi, err := g.intents.New(p)
 	if err != nil {
 		return payment.Intent{}, mapError("create intent", err)
 	}
@@ -132,7 +141,7 @@ func (g *Gateway) GetIntent(ctx context.Context, intentID string) (payment.Inten
 	if payment.ValidateID("intent_id", intentID) != nil {
 		return payment.Intent{}, fmt.Errorf("stripe get intent: %w", payment.ErrIntentNotFound)
 	}
-	pi, err := g.api.PaymentIntents.Get(intentID, &stripego.PaymentIntentParams{Params: params(ctx, "")})
+	pi, err := g.intents.Get(intentID, &stripego.PaymentIntentParams{Params: params(ctx, "")})
 	if err != nil {
 		return payment.Intent{}, mapError("get intent", err)
 	}
@@ -144,7 +153,7 @@ func (g *Gateway) CancelIntent(ctx context.Context, intentID string) (payment.In
 	if payment.ValidateID("intent_id", intentID) != nil {
 		return payment.Intent{}, fmt.Errorf("stripe cancel intent: %w", payment.ErrIntentNotFound)
 	}
-	pi, err := g.api.PaymentIntents.Cancel(intentID, &stripego.PaymentIntentCancelParams{
+	pi, err := g.intents.Cancel(intentID, &stripego.PaymentIntentCancelParams{
 		Params:             params(ctx, ""),
 		CancellationReason: stripego.String(string(stripego.PaymentIntentCancellationReasonAbandoned)),
 	})
@@ -171,7 +180,7 @@ func (g *Gateway) Refund(ctx context.Context, req payment.RefundRequest) (paymen
 	if req.Reason != "" {
 		p.Reason = stripego.String(string(req.Reason))
 	}
-	r, err := g.api.Refunds.New(p)
+	r, err := g.refunds.New(p)
 	if err != nil {
 		return payment.Refund{}, mapError("refund", err)
 	}
@@ -207,7 +216,7 @@ func (g *Gateway) Transfer(ctx context.Context, req payment.TransferRequest) (pa
 	if req.Description != "" {
 		p.Description = stripego.String(req.Description)
 	}
-	tr, err := g.api.Transfers.New(p)
+	tr, err := g.transfers.New(p)
 	if err != nil {
 		return payment.Transfer{}, mapError(opTransfer, err)
 	}
