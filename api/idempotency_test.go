@@ -82,7 +82,7 @@ func idemEnv(t *testing.T, db *gorm.DB, wait time.Duration, h *idemHandler) *api
 	t.Helper()
 	store := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: wait})
 	s := newServer(Deps{
-		Auth: fakeAuth{},
+		Auth:        fakeAuth{},
 		Idempotency: store,
 	})
 	doc := apitest.LoadSpec(t, OpenAPI())

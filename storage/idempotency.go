@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/group"
 	"github.com/daihuo/daihuo/domain/idempotency"
 )
 
@@ -40,8 +41,8 @@ type IdempotencyConfig struct {
 type IdempotencyStore struct {
 	db        *gorm.DB
 	cfg       IdempotencyConfig
-	claims    *group[idempotencyClaim, bool]
-	completes *group[idempotencyAnswer, bool]
+	claims    *group.Group[idempotencyClaim, bool]
+	completes *group.Group[idempotencyAnswer, bool]
 }
 
 // idempotencyClaim is a Begin's first attempt to claim a key.
@@ -66,8 +67,8 @@ func NewIdempotencyStore(db *gorm.DB, cfg IdempotencyConfig) *IdempotencyStore {
 		cfg.Lease = time.Minute
 	}
 	s := &IdempotencyStore{db: db, cfg: cfg}
-	s.claims = &group[idempotencyClaim, bool]{max: 1000, run: s.claimAll}
-	s.completes = &group[idempotencyAnswer, bool]{max: 1000, run: s.completeAll}
+	s.claims = group.New[idempotencyClaim, bool](1000, s.claimAll)
+	s.completes = group.New[idempotencyAnswer, bool](1000, s.completeAll)
 	return s
 }
 
@@ -166,7 +167,7 @@ func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, request
 	for attempt := 0; ; attempt++ {
 		db := conn(ctx, s.db)
 		if attempt == 0 && !inTx {
-			claimed, err := s.claims.do(ctx, idempotencyClaim{scope: scope, key: key, hash: requestHash})
+			claimed, err := s.claims.Do(ctx, idempotencyClaim{scope: scope, key: key, hash: requestHash})
 			if err != nil {
 				return nil, err
 			}
@@ -244,7 +245,7 @@ func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, stat
 		body = []byte{}
 	}
 	if !inTransaction(ctx) {
-		ok, err := s.completes.do(ctx, idempotencyAnswer{scope: scope, key: key, status: status, body: body})
+		ok, err := s.completes.Do(ctx, idempotencyAnswer{scope: scope, key: key, status: status, body: body})
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/group"
 	"github.com/daihuo/daihuo/domain/payment"
 	"github.com/daihuo/daihuo/payments/local"
 )
@@ -30,7 +31,7 @@ import (
 // those asked for while one INSERT is in flight are written by the next.
 type PaymentsLocalStore struct {
 	db      *gorm.DB
-	intents *group[localIntentModel, bool]
+	intents *group.Group[localIntentModel, bool]
 }
 
 var _ local.Store = (*PaymentsLocalStore)(nil)
@@ -38,7 +39,7 @@ var _ local.Store = (*PaymentsLocalStore)(nil)
 // NewPaymentsLocalStore returns a PaymentsLocalStore on db.
 func NewPaymentsLocalStore(db *gorm.DB) *PaymentsLocalStore {
 	s := &PaymentsLocalStore{db: db}
-	s.intents = &group[localIntentModel, bool]{max: 1000, run: s.insertIntents}
+	s.intents = group.New[localIntentModel, bool](1000, s.insertIntents)
 	return s
 }
 
@@ -213,7 +214,7 @@ func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it local.IntentRe
 		CreatedAt: it.CreatedAt.UTC(), UpdatedAt: it.UpdatedAt.UTC(),
 	}
 	if _, inTx := ctx.Value(paymentsLocalTxKey{}).(*gorm.DB); !inTx && it.IdempotencyKey != "" {
-		inserted, err := s.intents.do(ctx, m)
+		inserted, err := s.intents.Do(ctx, m)
 		if err != nil {
 			return local.IntentRecord{}, false, err
 		}

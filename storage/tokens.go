@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/group"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
@@ -20,7 +21,7 @@ import (
 // arriving at once (a flash sale) costs a few commits, not one per token.
 type TokenStore struct {
 	db      *gorm.DB
-	touches *group[tokenTouch, struct{}]
+	touches *group.Group[tokenTouch, struct{}]
 }
 
 // tokenTouch is a touch waiting for its group's UPDATE.
@@ -34,7 +35,7 @@ var _ party.TokenStore = (*TokenStore)(nil)
 // NewTokenStore returns a TokenStore on db.
 func NewTokenStore(db *gorm.DB) *TokenStore {
 	s := &TokenStore{db: db}
-	s.touches = &group[tokenTouch, struct{}]{max: 1000, run: s.touchAll}
+	s.touches = group.New[tokenTouch, struct{}](1000, s.touchAll)
 	return s
 }
 
@@ -122,7 +123,7 @@ func (s *TokenStore) TouchToken(ctx context.Context, id string, at time.Time) er
 		}
 		return nil
 	}
-	_, err := s.touches.do(ctx, tokenTouch{id: id, at: at.UTC()})
+	_, err := s.touches.Do(ctx, tokenTouch{id: id, at: at.UTC()})
 	return err
 }
 

@@ -205,8 +205,8 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			Webhooks: receiver,
 			// nil with Stripe: the local confirm route then answers 404.
 			LocalPayments: gw.sim,
-			Idempotency: idempotency,
-			Stats: stats,
+			Idempotency:   idempotency,
+			Stats:         stats,
 		})
 		ln, err := net.Listen("tcp", c.Addr)
 		if err != nil {

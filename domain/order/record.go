@@ -3,91 +3,54 @@ package order
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/domain/group"
 )
 
 // maxRecordBatch bounds the orders one group commit records.
 const maxRecordBatch = 500
 
-// recorder group-commits new orders: the orders placed while a commit is
+// newRecorder group-commits new orders: the orders placed while a commit is
 // in flight are recorded together by the next one, in one transaction
 // (reservations attached, orders and items inserted, their created events
-// written). Every commit that writes an event wakes the outbox relay, and
-// Postgres serialises such commits (the NOTIFY queue lock is held until the
-// commit is flushed), so one commit per order would cap how fast a flash
-// sale can sell; one per batch does not. There is no goroutine to stop: the
-// caller that finds no commit in flight leads the batch, and a leader that
-// finds more orders queued after its commit hands on to a new goroutine.
-type recorder struct {
-	mu    sync.Mutex
-	queue []*recordCall
-	busy  bool
-}
-
-// recordCall is an order waiting to be recorded.
-type recordCall struct {
-	o    Order
-	done chan error
+// written), so a flash sale's orders share commits instead of queueing on
+// one commit each. Each order is answered with its own error.
+func (s *Service) newRecorder() *group.Group[Order, error] {
+	return group.New(maxRecordBatch, func(ctx context.Context, orders []Order) ([]error, error) {
+		return s.recordBatch(ctx, orders), nil
+	})
 }
 
 // record writes the pending order o (its reservations attached, its items,
 // its created event) and returns once it is committed. ErrReservationLost
 // says a reservation of o was gone, ErrDuplicateOrder that its key is taken.
+// It waits for the commit even when the caller has gone, since the caller
+// must know whether the order exists.
 func (s *Service) record(ctx context.Context, o Order) error {
-	c := &recordCall{o: o, done: make(chan error, 1)}
-	r := &s.rec
-	r.mu.Lock()
-	r.queue = append(r.queue, c)
-	lead := !r.busy
-	r.busy = true
-	r.mu.Unlock()
-	if lead {
-		s.drainRecords(context.WithoutCancel(ctx))
+	errOne, err := s.rec.Do(context.WithoutCancel(ctx), o)
+	if err != nil {
+		return err
 	}
-	return <-c.done
-}
-
-// drainRecords commits one batch of queued orders, then hands what queued
-// meanwhile to a new goroutine, or stops leading when nothing did.
-func (s *Service) drainRecords(ctx context.Context) {
-	r := &s.rec
-	r.mu.Lock()
-	n := min(len(r.queue), maxRecordBatch)
-	batch := r.queue[:n:n]
-	if r.queue = r.queue[n:]; len(r.queue) == 0 {
-		r.queue = nil
-	}
-	r.mu.Unlock()
-
-	s.recordBatch(ctx, batch)
-
-	r.mu.Lock()
-	more := len(r.queue) > 0
-	r.busy = more
-	r.mu.Unlock()
-	if more {
-		go s.drainRecords(ctx)
-	}
+	return errOne
 }
 
 // errRecordOneByOne makes a batch fall back to one transaction per order,
 // so each order gets its own answer.
 var errRecordOneByOne = errors.New("record orders one by one")
 
-// recordBatch records batch in one transaction; when that fails (one order
+// recordBatch records orders in one transaction; when that fails (one order
 // lost a reservation, a key is taken, anything else), each order is
 // recorded again in a transaction of its own and answered with its result.
-func (s *Service) recordBatch(ctx context.Context, batch []*recordCall) {
+func (s *Service) recordBatch(ctx context.Context, batch []Order) []error {
 	ctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
 	if len(batch) > 1 {
 		err := s.tx.InTx(ctx, func(ctx context.Context) error {
 			ids := make([]string, len(batch))
-			orders := make([]Order, len(batch))
-			for i, c := range batch {
-				ids[i], orders[i] = c.o.ID, c.o
+			orders := batch
+			for i, o := range batch {
+				ids[i] = o.ID
 			}
 			n, err := s.store.AttachReservationsOf(ctx, ids)
 			if err != nil {
@@ -110,15 +73,14 @@ func (s *Service) recordBatch(ctx context.Context, batch []*recordCall) {
 			return s.pub.Publish(ctx, evs...)
 		})
 		if err == nil {
-			for _, c := range batch {
-				c.done <- nil
-			}
-			return
+			return make([]error, len(batch))
 		}
 	}
-	for _, c := range batch {
-		c.done <- s.recordOne(ctx, c.o)
+	out := make([]error, len(batch))
+	for i, o := range batch {
+		out[i] = s.recordOne(ctx, o)
 	}
+	return out
 }
 
 // recordOne records o in a transaction of its own.

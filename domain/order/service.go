@@ -9,6 +9,7 @@ import (
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/domain/group"
 	"github.com/daihuo/daihuo/domain/id"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
@@ -81,13 +82,15 @@ type Service struct {
 	cfg      Config
 	log      *slog.Logger
 	soldOut  soldOutPins
-	rec      recorder
+	rec      *group.Group[Order, error]
 }
 
 // NewService returns an order Service; now is the clock.
 func NewService(store Store, reserver Reserver, gateway PaymentGateway, pub Publisher, tx Transactor, now func() time.Time, cfg Config) *Service {
 	cfg = cfg.withDefaults()
-	return &Service{store: store, reserver: reserver, gateway: gateway, pub: pub, tx: tx, now: now, cfg: cfg, log: cfg.Logger}
+	s := &Service{store: store, reserver: reserver, gateway: gateway, pub: pub, tx: tx, now: now, cfg: cfg, log: cfg.Logger}
+	s.rec = s.newRecorder()
+	return s
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -1,4 +1,7 @@
-package storage
+// Package group commits many callers' writes together: the calls made
+// while a batch is in flight become the next batch, so a crowd of writers
+// shares commits instead of queueing on one commit each.
+package group
 
 import (
 	"context"
@@ -6,36 +9,41 @@ import (
 	"time"
 )
 
-// groupTimeout bounds one group statement.
-const groupTimeout = 10 * time.Second
+// timeout bounds one batch.
+const timeout = 10 * time.Second
 
-// group batches the calls made while its previous batch is in flight into
+// Group batches the calls made while its previous batch is in flight into
 // the next one: one statement (one commit) for many callers, where one per
 // caller would make a crowd queue on commits. There is no goroutine to stop:
 // the caller that finds no batch in flight leads, and a leader that finds
 // more calls queued after its batch hands on to a new goroutine. run gets
 // at most max items and answers each (results[i] for items[i]) or fails
 // them all.
-type group[T, R any] struct {
+type Group[T, R any] struct {
 	max int
 	run func(ctx context.Context, items []T) ([]R, error)
 
 	mu    sync.Mutex
-	queue []*groupCall[T, R]
+	queue []*call[T, R]
 	busy  bool
 }
 
-type groupCall[T, R any] struct {
+// New returns a group running at most max items per batch through run.
+func New[T, R any](max int, run func(ctx context.Context, items []T) ([]R, error)) *Group[T, R] {
+	return &Group[T, R]{max: max, run: run}
+}
+
+type call[T, R any] struct {
 	item T
 	res  R
 	err  error
 	done chan struct{}
 }
 
-// do queues item and returns its result once its batch ran; a caller whose
+// Do queues item and returns its result once its batch ran; a caller whose
 // ctx ends first gets ctx.Err(), though its batch may still run.
-func (g *group[T, R]) do(ctx context.Context, item T) (R, error) {
-	c := &groupCall[T, R]{item: item, done: make(chan struct{})}
+func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
+	c := &call[T, R]{item: item, done: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, c)
 	lead := !g.busy
@@ -55,7 +63,7 @@ func (g *group[T, R]) do(ctx context.Context, item T) (R, error) {
 
 // drain runs one batch, then hands what queued meanwhile to a new
 // goroutine, or stops leading when nothing did.
-func (g *group[T, R]) drain(ctx context.Context) {
+func (g *Group[T, R]) drain(ctx context.Context) {
 	g.mu.Lock()
 	n := min(len(g.queue), g.max)
 	batch := g.queue[:n:n]
@@ -68,7 +76,7 @@ func (g *group[T, R]) drain(ctx context.Context) {
 	for i, c := range batch {
 		items[i] = c.item
 	}
-	rctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	res, err := g.run(rctx, items)
 	cancel()
 	for i, c := range batch {

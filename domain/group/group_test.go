@@ -1,0 +1,72 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestConcurrentCallsShareBatches(t *testing.T) {
+	var batches, biggest atomic.Int64
+	g := New(10, func(_ context.Context, items []int) ([]int, error) {
+		batches.Add(1)
+		if n := int64(len(items)); n > biggest.Load() {
+			biggest.Store(n)
+		}
+		time.Sleep(2 * time.Millisecond) // a commit
+		out := make([]int, len(items))
+		for i, v := range items {
+			out[i] = v * 2
+		}
+		return out, nil
+	})
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := g.Do(context.Background(), i)
+			if err != nil || got != 2*i {
+				t.Errorf("Do(%d) = %d, %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if b := batches.Load(); b >= 200 || b < 20 {
+		t.Fatalf("%d batches for 200 calls with at most 10 per batch", b)
+	}
+	if biggest.Load() > 10 {
+		t.Fatalf("a batch of %d items, above the maximum of 10", biggest.Load())
+	}
+}
+
+func TestBatchErrorReachesEveryCaller(t *testing.T) {
+	boom := errors.New("boom")
+	g := New(5, func(context.Context, []string) ([]bool, error) { return nil, boom })
+	if _, err := g.Do(context.Background(), "a"); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	// The group leads again after a failed batch.
+	if _, err := g.Do(context.Background(), "b"); !errors.Is(err, boom) {
+		t.Fatalf("second call err = %v, want boom", err)
+	}
+}
+
+func TestCallerThatGivesUpGetsItsContextError(t *testing.T) {
+	release := make(chan struct{})
+	g := New(5, func(_ context.Context, items []int) ([]int, error) {
+		<-release
+		return make([]int, len(items)), nil
+	})
+	go g.Do(context.Background(), 1) // leads and blocks in run
+	time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g.Do(ctx, 2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	close(release)
+}
