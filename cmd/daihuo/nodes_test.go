@@ -87,3 +87,48 @@ func TestPinThroughNodeAReachesViewerOnNodeB(t *testing.T) {
 		}
 	}
 }
+
+// Shutting down ends open event streams instead of waiting on them: the
+// viewer's stream closes and serve returns long before its drain timeout.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url, stop := startServeWith(t, envFunc(sharedInfra(ctx, t)), dataDir(t), "--shutdown-timeout", "90s")
+	w, err := newBenchWorld(ctx, &benchServer{url: url, admin: testAdminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamID, _, err := w.liveStream(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(url + "/v1/streams/" + streamID + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "event: snapshot") {
+	}
+	ended := make(chan struct{})
+	go func() {
+		for sc.Scan() {
+		}
+		close(ended)
+	}()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	select {
+	case <-ended:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the event stream was still open 60 s into a shutdown")
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve still draining after 60 s with a 90 s timeout: it waited on the stream")
+	}
+}

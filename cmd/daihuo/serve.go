@@ -229,6 +229,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
+		// Event streams never end on their own: end them when shutting down,
+		// or Shutdown would wait for them until its timeout.
+		srv.RegisterOnShutdown(fanout.CloseAll)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "err", err)
@@ -263,6 +266,7 @@ type fanout interface {
 	Serve(w http.ResponseWriter, r *http.Request, streamID string, snapshot hub.Snapshot) error
 	Streams() map[string]int
 	Prune(idle time.Duration) int
+	CloseAll()
 }
 
 func newFanout(mode string) fanout {

@@ -216,6 +216,26 @@ func (h *Hub) Unsubscribe(v *Viewer) {
 	r.mu.Unlock()
 }
 
+// CloseAll drops every viewer, ending their streams: on shutdown, so the
+// server can finish its requests instead of waiting on endless streams.
+// Players reconnect, to another node, with their Last-Event-ID.
+func (h *Hub) CloseAll() {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for v := range r.viewers {
+			delete(r.viewers, v)
+			v.drop()
+		}
+		r.mu.Unlock()
+	}
+}
+
 // Prune forgets the rooms that have had no viewers and no events for idle,
 // with their history: streams that ended or that nobody on this node
 // watches any more. A viewer resuming later gets a fresh snapshot.

@@ -300,3 +300,20 @@ func TestPruneForgetsIdleRoomsOnly(t *testing.T) {
 	}
 	h.Unsubscribe(watched)
 }
+
+func TestCloseAllEndsEveryStream(t *testing.T) {
+	h := New(Options{})
+	a := h.Subscribe("s1", 0).Viewer
+	b := h.Subscribe("s2", 0).Viewer
+	h.CloseAll()
+	for _, v := range []*Viewer{a, b} {
+		select {
+		case <-v.Done():
+		default:
+			t.Fatal("a viewer is still streaming after CloseAll")
+		}
+	}
+	if h.Viewers("s1")+h.Viewers("s2") != 0 {
+		t.Fatal("viewers remain after CloseAll")
+	}
+}

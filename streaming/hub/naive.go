@@ -95,6 +95,18 @@ func (n *Naive) remove(streamID string, v *naiveViewer) {
 	n.mu.Unlock()
 }
 
+// CloseAll drops every viewer.
+func (n *Naive) CloseAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, vs := range n.viewers {
+		for v := range vs {
+			delete(vs, v)
+			v.once.Do(func() { close(v.done) })
+		}
+	}
+}
+
 // Prune is a no-op: the naive hub keeps no history.
 func (n *Naive) Prune(time.Duration) int { return 0 }
 
