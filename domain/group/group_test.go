@@ -56,13 +56,15 @@ func TestBatchErrorReachesEveryCaller(t *testing.T) {
 }
 
 func TestCallerThatGivesUpGetsItsContextError(t *testing.T) {
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	g := New(5, func(_ context.Context, items []int) ([]int, error) {
+		once.Do(func() { close(started) })
 		<-release
 		return make([]int, len(items)), nil
 	})
 	go g.Do(context.Background(), 1) // leads and blocks in run
-	time.Sleep(10 * time.Millisecond)
+	<-started
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := g.Do(ctx, 2); !errors.Is(err, context.Canceled) {
