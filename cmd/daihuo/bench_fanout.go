@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ func benchFanout(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.pins, "pins", 20, "pins to make, one after another")
 	fs.DurationVar(&o.gap, "gap", 300*time.Millisecond, "pause between pins")
 	fs.IntVar(&o.sources, "sources", 0, "127.0.0.x source addresses to dial from (0: enough for the viewers)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the viewers (this process) during the hub run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,7 +62,19 @@ func benchFanout(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var results []fanoutResult
 	for _, mode := range []string{"hub", "naive"} {
+		if *cpuProfile != "" && mode == "hub" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+		}
 		r, err := runFanout(ctx, mode, o, stdout)
+		if *cpuProfile != "" && mode == "hub" {
+			pprof.StopCPUProfile()
+		}
 		if err != nil {
 			return fmt.Errorf("%s run: %w", mode, err)
 		}
