@@ -263,6 +263,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 // baseline (DAIHUO_FANOUT=naive) the naive one.
 type fanout interface {
 	Publish(streamID string, ev hub.Event) error
+	PublishBatch(streamID string, evs []hub.Event) error
 	Serve(w http.ResponseWriter, r *http.Request, streamID string, snapshot hub.Snapshot) error
 	Streams() map[string]int
 	Prune(idle time.Duration) int

@@ -5,8 +5,10 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,13 +112,26 @@ func Encode(ev Event) ([]byte, error) {
 // Numbered events older than the last one seen are ignored, so a redelivered
 // event is not shown twice.
 func (h *Hub) Publish(streamID string, ev Event) error {
-	f, err := Encode(ev)
-	if err != nil {
-		return err
+	return h.PublishBatch(streamID, []Event{ev})
+}
+
+// PublishBatch queues events of one stream that arrived together as one
+// frame per viewer: one wake-up and one write each, however many events
+// (an unpin and the pin that replaced it, say). Each event is encoded once
+// and kept in the history on its own, for resumes.
+func (h *Hub) PublishBatch(streamID string, evs []Event) error {
+	frames := make([]frame, 0, len(evs))
+	for _, ev := range evs {
+		f, err := Encode(ev)
+		if err != nil {
+			return err
+		}
+		frames = append(frames, frame{seq: ev.Seq, data: f})
 	}
+	numbered := slices.ContainsFunc(frames, func(f frame) bool { return f.seq > 0 })
 	h.mu.Lock()
 	r := h.rooms[streamID]
-	if r == nil && ev.Seq > 0 {
+	if r == nil && numbered {
 		// Keep history even without viewers, so the first viewer can resume.
 		r = &room{viewers: map[*Viewer]struct{}{}}
 		h.rooms[streamID] = r
@@ -127,21 +142,32 @@ func (h *Hub) Publish(streamID string, ev Event) error {
 	}
 	r.mu.Lock()
 	r.active = time.Now()
-	if ev.Seq > 0 {
-		if ev.Seq <= r.lastSeq {
-			r.mu.Unlock()
-			return nil
+	var kept [][]byte
+	for _, f := range frames {
+		if f.seq > 0 {
+			if f.seq <= r.lastSeq {
+				continue // redelivered
+			}
+			r.lastSeq = f.seq
+			r.history = append(r.history, f)
 		}
-		r.lastSeq = ev.Seq
-		r.history = append(r.history, frame{seq: ev.Seq, data: f})
-		if len(r.history) > h.opts.History {
-			r.history = append(r.history[:0], r.history[len(r.history)-h.opts.History:]...)
-		}
+		kept = append(kept, f.data)
+	}
+	if len(r.history) > h.opts.History {
+		r.history = append(r.history[:0], r.history[len(r.history)-h.opts.History:]...)
+	}
+	if len(kept) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	out := kept[0] // one event: the frame as encoded, shared by every viewer
+	if len(kept) > 1 {
+		out = bytes.Join(kept, nil)
 	}
 	var slow []*Viewer
 	for v := range r.viewers {
 		select {
-		case v.c <- f:
+		case v.c <- out:
 		default:
 			slow = append(slow, v)
 		}

@@ -317,3 +317,31 @@ func TestCloseAllEndsEveryStream(t *testing.T) {
 		t.Fatal("viewers remain after CloseAll")
 	}
 }
+
+func TestPublishBatchSendsOneFramePerViewer(t *testing.T) {
+	h := New(Options{})
+	v := h.Subscribe("s", 0).Viewer
+	_ = h.Publish("s", Event{Seq: 1, Type: "pin.added", Data: "a"})
+	<-v.C
+	evs := []Event{
+		{Seq: 1, Type: "pin.added", Data: "a"}, // redelivered: dropped
+		{Seq: 2, Type: "pin.removed", Data: "a"},
+		{Seq: 3, Type: "pin.added", Data: "b"},
+	}
+	if err := h.PublishBatch("s", evs); err != nil {
+		t.Fatal(err)
+	}
+	got := recv(t, v)
+	if !strings.HasPrefix(got, "id: 2\nevent: pin.removed") || !strings.Contains(got, "\n\nid: 3\nevent: pin.added") || strings.Count(got, "id: ") != 2 {
+		t.Fatalf("batch frame = %q, want events 2 and 3 in one frame", got)
+	}
+	select {
+	case f := <-v.C:
+		t.Fatalf("a second frame for one batch: %q", f)
+	default:
+	}
+	// Resumes still see the events one by one.
+	if sub := h.Subscribe("s", 2); !sub.Resumed || len(sub.Replay) != 1 || !strings.HasPrefix(string(sub.Replay[0]), "id: 3\n") {
+		t.Fatalf("resume after 2 = %+v", sub)
+	}
+}

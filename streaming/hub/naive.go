@@ -53,6 +53,16 @@ func (n *Naive) Publish(streamID string, ev Event) error {
 	return nil
 }
 
+// PublishBatch publishes each event in turn.
+func (n *Naive) PublishBatch(streamID string, evs []Event) error {
+	for _, ev := range evs {
+		if err := n.Publish(streamID, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Serve sends the snapshot, then holds the connection while Publish writes to it.
 func (n *Naive) Serve(w http.ResponseWriter, r *http.Request, streamID string, snapshot Snapshot) error {
 	ev, err := snapshot(r.Context())

@@ -25,8 +25,16 @@ import (
 
 // Sink receives the events: this node's hub.
 type Sink interface {
-	Publish(streamID string, ev hub.Event) error
+	PublishBatch(streamID string, evs []hub.Event) error
 }
+
+// gatherWait is how long the feed waits for more events once one arrived,
+// to hand over what was published together (an unpin and its replacing pin)
+// as one batch: one write per viewer instead of one per event.
+const gatherWait = 2 * time.Millisecond
+
+// maxGather bounds the events handed over at once.
+const maxGather = 64
 
 // Feed reads the live topic into a hub.
 type Feed struct {
@@ -114,15 +122,48 @@ func (f *Feed) readPartition(ctx context.Context, p kafka.Partition, positioned 
 			time.Sleep(time.Second)
 			continue
 		}
+		batch := []kafka.Message{msg}
+		for len(batch) < maxGather {
+			// An expired context makes ReadMessage return without taking a
+			// message, so nothing is lost by waiting briefly.
+			wctx, cancel := context.WithTimeout(ctx, gatherWait)
+			m, err := r.ReadMessage(wctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		f.fanOut(p, batch)
+	}
+}
+
+// fanOut hands each run of consecutive events of one stream to the hub.
+func (f *Feed) fanOut(p kafka.Partition, msgs []kafka.Message) {
+	var stream string
+	var run []hub.Event
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		if err := f.hub.PublishBatch(stream, run); err != nil {
+			f.log.Warn("fan out live events", "stream_id", stream, "err", err)
+		}
+		run = nil
+	}
+	for _, msg := range msgs {
 		ev, err := streaming.Decode(msg)
 		if err != nil {
 			f.log.Warn("undecodable live event", "partition", p.ID, "offset", msg.Offset, "err", err)
 			continue
 		}
-		if err := f.hub.Publish(ev.Subject, hub.Event{Seq: msg.Offset + 1, Type: SSEName(ev.Type), Data: json.RawMessage(ev.Data)}); err != nil {
-			f.log.Warn("fan out live event", "type", ev.Type, "err", err)
+		if ev.Subject != stream {
+			flush()
+			stream = ev.Subject
 		}
+		run = append(run, hub.Event{Seq: msg.Offset + 1, Type: SSEName(ev.Type), Data: json.RawMessage(ev.Data)})
 	}
+	flush()
 }
 
 func partitions(ctx context.Context, brokers []string, topic string) ([]kafka.Partition, error) {
