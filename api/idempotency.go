@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/idempotency"
 )
 
@@ -85,17 +83,11 @@ func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 		if s.idempotency == nil {
 			return errNoIdempotencyStore
 		}
-		var body []byte
-		if c.Request.Body != nil {
-			if body, err = io.ReadAll(c.Request.Body); err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					return err
-				}
-				return errs.Invalid(bodyField, "could not be read")
-			}
-			c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		body, err := readBody(c)
+		if err != nil {
+			return err
 		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 		scope := idempotencyScope(c)
 		ctx := c.Request.Context()
 		if quick != nil {

@@ -31,18 +31,28 @@ func bindJSON(c *gin.Context, dst any) error {
 	if err := requireJSON(c.Request.Header.Get("Content-Type")); err != nil {
 		return err
 	}
+	data, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(data, dst)
+}
+
+// readBody reads the whole request body (nil when there is none) within the
+// 1 MiB limit: over it, the *http.MaxBytesError that answers 413.
+func readBody(c *gin.Context) ([]byte, error) {
 	if c.Request.Body == nil {
-		return errs.Invalid(bodyField, "must not be empty")
+		return nil, nil
 	}
 	data, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			return nil, err
 		}
-		return errs.Invalid(bodyField, "could not be read")
+		return nil, errs.Invalid(bodyField, "could not be read")
 	}
-	return decodeStrict(data, dst)
+	return data, nil
 }
 
 // requireJSON accepts application/json with no charset or charset=utf-8.

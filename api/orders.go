@@ -1,15 +1,11 @@
 package api
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/order"
 )
@@ -288,20 +284,12 @@ func (s *server) refundOrder(c *gin.Context) error {
 // bindOptionalJSON is bindJSON for a body that may be left out: no body at
 // all leaves dst as it is; any body must be JSON like bindJSON's.
 func bindOptionalJSON(c *gin.Context, dst any) error {
-	if c.Request.Body == nil || c.Request.Body == http.NoBody {
-		return nil
+	data, err := readBody(c)
+	if err != nil || len(data) == 0 {
+		return err
 	}
-	data, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return errs.Invalid(bodyField, "could not be read")
+	if err := requireJSON(c.Request.Header.Get("Content-Type")); err != nil {
+		return err
 	}
-	if len(data) == 0 {
-		return nil
-	}
-	c.Request.Body = io.NopCloser(bytes.NewReader(data))
-	return bindJSON(c, dst)
+	return decodeStrict(data, dst)
 }
