@@ -82,18 +82,8 @@ func startBenchServer(ctx context.Context, env map[string]string) (*benchServer,
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
-	up := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "daihuo serving on ") {
-				up <- true
-			}
-		}
-		close(up)
-	}()
 	select {
-	case ok := <-up:
+	case _, ok := <-awaitServing(stdout):
 		if !ok {
 			s.stop()
 			return nil, errors.New("server exited before serving")
@@ -120,6 +110,24 @@ func (s *benchServer) stop() {
 		}
 	}
 	os.RemoveAll(s.dir)
+}
+
+// awaitServing reads the output of `daihuo serve` and delivers the URL it
+// prints once it serves; the channel closes without one when the output
+// ends first. It keeps reading afterwards so the process never blocks on a
+// full pipe.
+func awaitServing(out io.Reader) <-chan string {
+	urls := make(chan string, 1)
+	go func() {
+		defer close(urls)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "daihuo serving on "); ok {
+				urls <- u
+			}
+		}
+	}()
+	return urls
 }
 
 // benchWorld holds the parties and tokens a benchmark acts with.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -68,18 +66,8 @@ func startChild(t *testing.T, env []string, args ...string) *childServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	up := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "daihuo serving on ") {
-				up <- true
-			}
-		}
-		close(up)
-	}()
 	select {
-	case ok := <-up:
+	case _, ok := <-awaitServing(out):
 		if !ok {
 			t.Fatal("server child exited before serving")
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,18 +45,8 @@ func startServeWith(t *testing.T, getenv func(string) string, dir string, extra 
 		pw.Close()
 		done <- err
 	}()
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "daihuo serving on "); ok {
-				urls <- u
-			}
-		}
-		close(urls)
-	}()
 	select {
-	case u, ok := <-urls:
+	case u, ok := <-awaitServing(pr):
 		if !ok {
 			cancel()
 			t.Fatalf("serve exited before serving: %v", <-done)
