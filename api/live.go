@@ -295,7 +295,8 @@ func (s *server) streamEvents(c *gin.Context) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	if _, _, err := s.live.GetStream(ctx, streamID); err != nil {
+	// Only a stream that exists gets a room; its pins come with the snapshot.
+	if _, err := s.live.Stream(ctx, streamID); err != nil {
 		return err
 	}
 	s.presence.Saw(streamID, viewerKey(c))

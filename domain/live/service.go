@@ -112,6 +112,11 @@ func (s *Service) CreateStream(ctx context.Context, p party.Principal, in NewStr
 	return st, s.store.CreateStream(ctx, st)
 }
 
+// Stream returns a stream alone, without its pins; anyone may read it.
+func (s *Service) Stream(ctx context.Context, streamID string) (Stream, error) {
+	return s.store.GetStream(ctx, streamID)
+}
+
 // GetStream returns a stream with its pins on screen; anyone may read it.
 func (s *Service) GetStream(ctx context.Context, streamID string) (Stream, []Pin, error) {
 	st, err := s.store.GetStream(ctx, streamID)
