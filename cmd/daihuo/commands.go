@@ -18,6 +18,7 @@ import (
 // services are the domain services of the process, on one database.
 type services struct {
 	tx      *storage.Transactor
+	outbox  *storage.Outbox
 	parties *party.Service
 	catalog *catalog.Service
 	live    *live.Service
@@ -33,6 +34,7 @@ func newServices(db *database) services {
 	outbox := storage.NewOutbox(db.db, db.dsn)
 	return services{
 		tx:      tx,
+		outbox:  outbox,
 		parties: party.NewService(partyStore, storage.NewTokenStore(db.db), tx, now),
 		catalog: catalog.NewService(catalogStore, now),
 		live:    live.NewService(liveStore, partyStore, catalogStore, outbox, tx, now),

@@ -79,9 +79,8 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			log.Error("flush kafka writer", "err", err)
 		}
 	}()
-	outbox := storage.NewOutbox(db.db, db.dsn)
-
 	svc := newServices(db)
+	outbox := svc.outbox // one outbox, so one coalesced wake-up for the relays
 	if c.AdminToken != "" {
 		if err := svc.parties.EnsureAdminToken(ctx, string(c.AdminToken)); err != nil {
 			return fmt.Errorf("bootstrap DAIHUO_ADMIN_TOKEN: %w", err)
