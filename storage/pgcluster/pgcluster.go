@@ -94,18 +94,28 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		c.port, c.adopted = port, true
 		return c, c.waitReady(ctx)
 	}
-	c.port = o.Port
-	if c.port == 0 {
-		if c.port, err = freePort(); err != nil {
-			return nil, err
+	// A free port found by listening and closing can be taken by another
+	// process (another test binary starting its cluster) before the server
+	// binds it: then pick another, a few times.
+	for attempt := 1; ; attempt++ {
+		c.port = o.Port
+		if c.port == 0 {
+			if c.port, err = freePort(); err != nil {
+				return nil, err
+			}
 		}
-	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories='' -c max_connections=300", c.port)
-	if o.Ephemeral {
-		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-	}
-	if out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.data, "-l", filepath.Join(dir, "postgres.log"), "-o", opts); err != nil {
-		return nil, fmt.Errorf("pg_ctl start: %w: %s%s", err, out, c.logTail())
+		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories='' -c max_connections=300", c.port)
+		if o.Ephemeral {
+			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		}
+		out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.data, "-l", filepath.Join(dir, "postgres.log"), "-o", opts)
+		if err == nil {
+			break
+		}
+		logTail := c.logTail()
+		if o.Port != 0 || attempt == 5 || !strings.Contains(logTail, "could not bind") {
+			return nil, fmt.Errorf("pg_ctl start: %w: %s%s", err, out, logTail)
+		}
 	}
 	return c, c.waitReady(ctx)
 }
