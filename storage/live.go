@@ -130,10 +130,11 @@ func (s *LiveStore) GetStream(ctx context.Context, id string) (live.Stream, erro
 	return m.toDomain(), nil
 }
 
-// LockStream reads the stream FOR UPDATE; call it inside a transaction.
+// LockStream reads the stream FOR NO KEY UPDATE (which, unlike FOR UPDATE,
+// lets rows referencing the stream be inserted meanwhile); call it inside a transaction.
 func (s *LiveStore) LockStream(ctx context.Context, id string) (live.Stream, error) {
 	var m streamModel
-	err := conn(ctx, s.db).Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&m).Error
+	err := conn(ctx, s.db).Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Where("id = ?", id).Take(&m).Error
 	if err != nil {
 		return live.Stream{}, notFoundOr("lock stream", err)
 	}

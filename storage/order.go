@@ -442,16 +442,16 @@ func (s *OrderStore) GetOrder(ctx context.Context, id string) (order.Order, erro
 	return s.one(db, db.Where("id = ?", id), "get order")
 }
 
-// LockOrder returns the order with id, locked FOR UPDATE.
+// LockOrder returns the order with id, locked FOR NO KEY UPDATE.
 func (s *OrderStore) LockOrder(ctx context.Context, id string) (order.Order, error) {
 	db := conn(ctx, s.db)
-	return s.one(db, db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id), "lock order")
+	return s.one(db, db.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Where("id = ?", id), "lock order")
 }
 
 // LockOrderByIntent returns the order paid through the intent, locked.
 func (s *OrderStore) LockOrderByIntent(ctx context.Context, provider, intentID string) (order.Order, error) {
 	db := conn(ctx, s.db)
-	return s.one(db, db.Clauses(clause.Locking{Strength: "UPDATE"}).
+	return s.one(db, db.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).
 		Where("payment_provider = ? AND payment_intent_id = ?", provider, intentID), "lock order by intent")
 }
 
@@ -459,7 +459,7 @@ func (s *OrderStore) LockOrderByIntent(ctx context.Context, provider, intentID s
 func (s *OrderStore) LockDueOrders(ctx context.Context, now time.Time, limit int) ([]order.Order, error) {
 	db := conn(ctx, s.db)
 	var ms []orderModel
-	err := db.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}).
+	err := db.Clauses(clause.Locking{Strength: "NO KEY UPDATE", Options: "SKIP LOCKED"}).
 		Where("status = 'pending_payment' AND expires_at <= ?", now.UTC()).Order("expires_at").Limit(limit).Find(&ms).Error
 	if err != nil {
 		return nil, fmt.Errorf("lock due orders: %w", err)

@@ -250,7 +250,7 @@ func (m localIntentModel) toRecord() local.IntentRecord {
 func (s *PaymentsLocalStore) Intent(ctx context.Context, id string, forUpdate bool) (local.IntentRecord, error) {
 	q := s.conn(ctx)
 	if forUpdate {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		q = q.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
 	}
 	var m localIntentModel
 	if err := q.Where("id = ?", id).Take(&m).Error; err != nil {

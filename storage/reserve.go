@@ -54,8 +54,12 @@ type ReserverConfig struct {
 // load batches grow by themselves and the row lock is taken once per batch
 // instead of once per order.
 //
-// A batch locks its rows with SELECT … FOR UPDATE in one fixed order (the
-// pin first, then variants by id, as every other writer of these rows does),
+// A batch locks its rows with SELECT … FOR NO KEY UPDATE in one fixed order
+// (the pin first, then variants by id, as every other writer of these rows
+// does). NO KEY UPDATE, not UPDATE: it still excludes every other writer,
+// but not the key-share locks that inserting an order or a reservation
+// takes on the pin and variants it references, so a batch and the commit
+// of the previous batch's orders do not wait on each other.
 // serves requests in arrival order while stock, flash allocation and
 // per-buyer limit last, inserts the winners' reservation rows in one
 // multi-row INSERT, updates each row once, commits, then answers every
@@ -409,7 +413,7 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			var pins []lockedPin
 			err := tx.Raw(`SELECT p.id, p.stream_id, p.product_id, p.flash_remaining, p.flash_per_buyer_limit,
 					p.flash_ends_at, p.unpinned_at, s.started_at
-				FROM pins p JOIN streams s ON s.id = p.stream_id WHERE p.id = ? FOR UPDATE OF p`, k.pinID).Scan(&pins).Error
+				FROM pins p JOIN streams s ON s.id = p.stream_id WHERE p.id = ? FOR NO KEY UPDATE OF p`, k.pinID).Scan(&pins).Error
 			if err != nil {
 				return fmt.Errorf("lock pin: %w", err)
 			}
@@ -431,7 +435,7 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
 		var vs []lockedVariant
-		if err := tx.Raw(`SELECT id, product_id, stock_available FROM variants WHERE id IN ? ORDER BY id FOR UPDATE`, ids).
+		if err := tx.Raw(`SELECT id, product_id, stock_available FROM variants WHERE id IN ? ORDER BY id FOR NO KEY UPDATE`, ids).
 			Scan(&vs).Error; err != nil {
 			return fmt.Errorf("lock variants: %w", err)
 		}
