@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/group"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/order"
@@ -20,15 +22,20 @@ import (
 // hold and the webhook events already applied, in Postgres. Stock is taken
 // by the Reserver; this store gives it back.
 type OrderStore struct {
-	db  *gorm.DB
-	out *Outbox
+	db        *gorm.DB
+	out       *Outbox
+	checkouts *group.Group[checkoutQuery, checkoutResult]
 }
 
 var _ order.Store = (*OrderStore)(nil)
 
 // NewOrderStore returns an OrderStore on db; out receives the flash.stock
 // events of stock given back.
-func NewOrderStore(db *gorm.DB, out *Outbox) *OrderStore { return &OrderStore{db: db, out: out} }
+func NewOrderStore(db *gorm.DB, out *Outbox) *OrderStore {
+	s := &OrderStore{db: db, out: out}
+	s.checkouts = group.New(1000, s.loadCheckouts)
+	return s
+}
 
 type orderModel struct {
 	ID                   string     `gorm:"column:id;primaryKey"`
@@ -176,7 +183,11 @@ type checkoutVariant struct {
 // does not exist.
 func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
 	if !inTransaction(ctx) {
-		return s.loadCheckoutFast(ctx, streamID, pinID, variantIDs)
+		r, err := s.checkouts.Do(ctx, checkoutQuery{streamID: streamID, pinID: pinID, variantIDs: variantIDs})
+		if err != nil {
+			return order.Checkout{}, err
+		}
+		return r.co, r.err
 	}
 	db := conn(ctx, s.db)
 	var rows []checkoutRow
@@ -226,6 +237,43 @@ func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, v
 // the pin, the variants and their line-up entries: one row per variant
 // found, or one row without), scanned without reflection: it is on the
 // path of every order.
+// checkoutQuery is one LoadCheckout waiting for its group.
+type checkoutQuery struct {
+	streamID, pinID string
+	variantIDs      []string
+}
+
+// key identifies the queries one read can answer.
+func (q checkoutQuery) key() string {
+	return q.streamID + "\x00" + q.pinID + "\x00" + strings.Join(q.variantIDs, "\x00")
+}
+
+type checkoutResult struct {
+	co  order.Checkout
+	err error
+}
+
+// loadCheckouts answers a group of LoadCheckout calls made outside
+// transactions with one read per distinct question: the buyers of a flash
+// sale, who all ask about the same stream, pin and variant, share a read
+// instead of each making one. Every read starts after the calls it answers
+// arrived, so none sees older data than a read of its own would have. The
+// callers share the Checkout's maps; order.Service only reads them.
+func (s *OrderStore) loadCheckouts(ctx context.Context, qs []checkoutQuery) ([]checkoutResult, error) {
+	out := make([]checkoutResult, len(qs))
+	done := make(map[string]checkoutResult, 1)
+	for i, q := range qs {
+		k := q.key()
+		r, ok := done[k]
+		if !ok {
+			r.co, r.err = s.loadCheckoutFast(ctx, q.streamID, q.pinID, q.variantIDs)
+			done[k] = r
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
 func (s *OrderStore) loadCheckoutFast(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
 	if variantIDs == nil {
 		variantIDs = []string{}

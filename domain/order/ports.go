@@ -18,6 +18,9 @@ var ErrDuplicateOrder = errs.New(errs.CodeConflict, "an order with this idempote
 
 // Checkout is everything pricing an order reads: the stream, the pin the
 // order names, the variants it asks for and their line-up entries.
+//
+// A store may hand the same Checkout to concurrent callers (a flash sale's
+// buyers share one read): treat it, its Pin and its maps as read-only.
 type Checkout struct {
 	Stream live.Stream
 	// Pin is the pin the order names when it is a pin of Stream, else nil.
