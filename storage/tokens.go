@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -19,9 +18,19 @@ import (
 // Touches are group-committed: the touches asked for while one UPDATE is in
 // flight are written together by the next one, so a crowd of fresh tokens
 // arriving at once (a flash sale) costs a few commits, not one per token.
+//
+// Lookups outside transactions are grouped the same way: the lookups asked
+// for while one SELECT is in flight are answered by the next one.
 type TokenStore struct {
 	db      *gorm.DB
 	touches *group.Group[tokenTouch, struct{}]
+	lookups *group.Group[string, tokenLookup]
+}
+
+// tokenLookup is the answer to one grouped lookup.
+type tokenLookup struct {
+	t   party.Token
+	err error
 }
 
 // tokenTouch is a touch waiting for its group's UPDATE.
@@ -36,6 +45,7 @@ var _ party.TokenStore = (*TokenStore)(nil)
 func NewTokenStore(db *gorm.DB) *TokenStore {
 	s := &TokenStore{db: db}
 	s.touches = group.New[tokenTouch, struct{}](1000, s.touchAll)
+	s.lookups = group.New[string, tokenLookup](1000, s.lookupAll)
 	return s
 }
 
@@ -97,17 +107,47 @@ func (s *TokenStore) TokenByHash(ctx context.Context, hash []byte) (party.Token,
 		}
 		return m.toDomain(), nil
 	}
-	// The hot path of every request: plain database/sql, no reflection.
-	var m tokenModel
-	err := SQL(s.db).QueryRowContext(ctx, `SELECT id, hash, role, party_id, created_at, expires_at, last_used_at
-		FROM tokens WHERE hash = $1`, hash).Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return party.Token{}, errs.ErrNotFound
-	}
+	// The hot path of every request: grouped, plain database/sql.
+	r, err := s.lookups.Do(ctx, string(hash))
 	if err != nil {
-		return party.Token{}, fmt.Errorf("get token: %w", err)
+		return party.Token{}, err
 	}
-	return m.toDomain(), nil
+	return r.t, r.err
+}
+
+// lookupAll answers a group of lookups by hash with one SELECT.
+func (s *TokenStore) lookupAll(ctx context.Context, hashes []string) ([]tokenLookup, error) {
+	keys := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		keys[i] = []byte(h)
+	}
+	rows, err := SQL(s.db).QueryContext(ctx, `SELECT id, hash, role, party_id, created_at, expires_at, last_used_at
+		FROM tokens WHERE hash = ANY($1::bytea[])`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("get token: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[string]party.Token, len(hashes))
+	for rows.Next() {
+		var m tokenModel
+		if err := rows.Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt); err != nil {
+			return nil, fmt.Errorf("get token: %w", err)
+		}
+		found[string(m.Hash)] = m.toDomain()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get token: %w", err)
+	}
+	out := make([]tokenLookup, len(hashes))
+	for i, h := range hashes {
+		t, ok := found[h]
+		if !ok {
+			out[i].err = errs.ErrNotFound
+			continue
+		}
+		out[i].t = t
+	}
+	return out, nil
 }
 
 // TouchToken sets the token's last use to at, never moving it backwards.
