@@ -167,9 +167,11 @@ func orderFrom(o order.Order) orderBody {
 // payment intent open; 409 sold_out or limit_exceeded when the stock or
 // the flash sale cannot serve it.
 func (s *server) placeOrder(c *gin.Context) error {
-	var req placeOrderRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
+	req, ok := c.Value(decodedOrderKey).(placeOrderRequest)
+	if !ok {
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
 	}
 	key, err := idempotencyKey(c)
 	if err != nil {
@@ -181,6 +183,10 @@ func (s *server) placeOrder(c *gin.Context) error {
 	}
 	return created(c, "/v1/orders/"+o.ID, orderFrom(o))
 }
+
+// decodedOrderKey is the gin context key of the order body the shortcut
+// decoded.
+const decodedOrderKey = "daihuo.order-request"
 
 // placeOrderShortcut refuses at once, before its idempotency key is
 // claimed, an order the service knows it would refuse without looking
@@ -194,6 +200,7 @@ func (s *server) placeOrderShortcut(c *gin.Context, body []byte) error {
 	if err := decodeStrict(body, &req); err != nil {
 		return nil
 	}
+	c.Set(decodedOrderKey, req) // placeOrder need not decode it again
 	key, err := idempotencyKey(c)
 	if err != nil {
 		return nil
