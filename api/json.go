@@ -89,6 +89,9 @@ func decodeStrict(data []byte, dst any) error {
 	}
 	// encoding/json matches keys case-insensitively ("TITLE" fills Title);
 	// the contract's field names are exact, so any other spelling is unknown.
+	if keysSpelledExactly(data, reflect.TypeOf(dst)) {
+		return nil
+	}
 	unknown := ""
 	walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
 		if v.key && v.unknown {
@@ -180,6 +183,89 @@ func typeMessage(e *json.UnmarshalTypeError) string {
 		return "must be an object"
 	}
 	return "has the wrong type"
+}
+
+// keysSpelledExactly is decodeStrict's quick proof that a document it
+// decoded used no field name in another spelling, which spares it the
+// walk: true when every object key of data is spelled exactly like a field
+// name of t's tree and no other field name of the tree folds to the same
+// lower case. Then wherever encoding/json placed a key, it matched the
+// field of that exact name. False means "not proven": walk the document.
+func keysSpelledExactly(data []byte, t reflect.Type) bool {
+	names := map[string]string{} // lower case → the one spelling, "" when several
+	if !collectFieldNames(deref(t), names, 0) {
+		return false
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
+		}
+		start, escaped := i+1, false
+		for i++; i < len(data) && data[i] != '"'; i++ {
+			if data[i] == '\\' {
+				escaped = true
+				i++
+			}
+		}
+		end := i
+		j := i + 1
+		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
+			j++
+		}
+		if j >= len(data) || data[j] != ':' {
+			continue // a string value
+		}
+		key := string(data[start:end])
+		if escaped || names[strings.ToLower(key)] != key {
+			return false
+		}
+	}
+	return true
+}
+
+// collectFieldNames adds the JSON names of the fields of t's tree to names;
+// false when the tree holds a map (whose keys are free) or is too deep.
+func collectFieldNames(t reflect.Type, names map[string]string, depth int) bool {
+	if t == nil { // decodes itself (json.Unmarshaler): any key it has is unproven
+		return true
+	}
+	if depth > 8 {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return false
+	case reflect.Slice, reflect.Array:
+		return collectFieldNames(deref(t.Elem()), names, depth+1)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-":
+				continue
+			case f.Anonymous && name == "":
+				if !collectFieldNames(deref(f.Type), names, depth+1) {
+					return false
+				}
+				continue
+			case !f.IsExported():
+				continue
+			case name == "":
+				name = f.Name
+			}
+			lower := strings.ToLower(name)
+			if prev, seen := names[lower]; seen && prev != name {
+				names[lower] = ""
+			} else {
+				names[lower] = name
+			}
+			if !collectFieldNames(deref(f.Type), names, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // visit is one step of walkJSON: an object key or the start of a value.

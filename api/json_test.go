@@ -151,3 +151,47 @@ func jsonRequest(t *testing.T, body string) *http.Request {
 	req.Header.Set("Content-Type", "application/json")
 	return req
 }
+
+func TestKeysSpelledExactly(t *testing.T) {
+	type line struct {
+		SKU   string `json:"sku"`
+		Price int    `json:"price"`
+	}
+	type doc struct {
+		Title string            `json:"title"`
+		Lines []line            `json:"lines"`
+		Note  *string           `json:"note,omitempty"`
+		Meta  map[string]string `json:"-"`
+	}
+	type clash struct {
+		A string `json:"name"`
+		B struct {
+			C string `json:"Name"`
+		} `json:"b"`
+	}
+	type withMap struct {
+		Meta map[string]string `json:"meta"`
+	}
+	tests := []struct {
+		name string
+		data string
+		typ  any
+		want bool
+	}{
+		{"exact keys", `{"title":"x","lines":[{"sku":"a","price":1}],"note":"n"}`, &doc{}, true},
+		{"key spelled in capitals", `{"TITLE":"x"}`, &doc{}, false},
+		{"nested key spelled otherwise", `{"lines":[{"Sku":"a"}]}`, &doc{}, false},
+		{"escaped key", `{"\u0074itle":"x"}`, &doc{}, false},
+		{"a value that looks like a key", `{"title":"\"TITLE\": 1"}`, &doc{}, true},
+		{"space before the colon", `{"title" : "x"}`, &doc{}, true},
+		{"two spellings in the tree", `{"name":"x"}`, &clash{}, false},
+		{"a map's keys are free", `{"meta":{"k":"v"}}`, &withMap{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := keysSpelledExactly([]byte(tt.data), reflect.TypeOf(tt.typ)); got != tt.want {
+				t.Errorf("keysSpelledExactly(%s) = %v, want %v", tt.data, got, tt.want)
+			}
+		})
+	}
+}
