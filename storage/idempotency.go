@@ -43,7 +43,11 @@ type IdempotencyStore struct {
 	cfg       IdempotencyConfig
 	claims    *group.Group[idempotencyClaim, bool]
 	completes *group.Group[idempotencyAnswer, bool]
+	exists    *group.Group[scopedKey, bool]
 }
+
+// scopedKey names one record.
+type scopedKey struct{ scope, key string }
 
 // idempotencyClaim is a Begin's first attempt to claim a key.
 type idempotencyClaim struct {
@@ -69,6 +73,7 @@ func NewIdempotencyStore(db *gorm.DB, cfg IdempotencyConfig) *IdempotencyStore {
 	s := &IdempotencyStore{db: db, cfg: cfg}
 	s.claims = group.New[idempotencyClaim, bool](1000, s.claimAll)
 	s.completes = group.New[idempotencyAnswer, bool](1000, s.completeAll)
+	s.exists = group.New[scopedKey, bool](1000, s.existAll)
 	return s
 }
 
@@ -76,15 +81,14 @@ func NewIdempotencyStore(db *gorm.DB, cfg IdempotencyConfig) *IdempotencyStore {
 // statement and reports which ones it inserted; a key asked for twice in
 // the group is claimed by its first ask only.
 func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) ([]bool, error) {
-	type sk struct{ scope, key string }
-	first := make(map[sk]int, len(cs))
+	first := make(map[scopedKey]int, len(cs))
 	var scopes, keys []string
 	var hashes [][]byte
 	for i, c := range cs {
-		if _, dup := first[sk{c.scope, c.key}]; dup {
+		if _, dup := first[scopedKey{c.scope, c.key}]; dup {
 			continue
 		}
-		first[sk{c.scope, c.key}] = i
+		first[scopedKey{c.scope, c.key}] = i
 		scopes, keys, hashes = append(scopes, c.scope), append(keys, c.key), append(hashes, c.hash)
 	}
 	rows, err := SQL(s.db).QueryContext(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, state)
@@ -96,7 +100,7 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 	defer rows.Close()
 	out := make([]bool, len(cs))
 	for rows.Next() {
-		var k sk
+		var k scopedKey
 		if err := rows.Scan(&k.scope, &k.key); err != nil {
 			return nil, fmt.Errorf("idempotency begin: %w", err)
 		}
@@ -111,16 +115,15 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 // completeAll records a group of answers with one statement and reports
 // which ones found their request in progress.
 func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnswer) ([]bool, error) {
-	type sk struct{ scope, key string }
-	first := make(map[sk]int, len(as))
+	first := make(map[scopedKey]int, len(as))
 	var scopes, keys []string
 	var statuses []int32
 	var bodies [][]byte
 	for i, a := range as {
-		if _, dup := first[sk{a.scope, a.key}]; dup {
+		if _, dup := first[scopedKey{a.scope, a.key}]; dup {
 			continue
 		}
-		first[sk{a.scope, a.key}] = i
+		first[scopedKey{a.scope, a.key}] = i
 		scopes, keys = append(scopes, a.scope), append(keys, a.key)
 		statuses, bodies = append(statuses, int32(a.status)), append(bodies, a.body)
 	}
@@ -133,7 +136,7 @@ func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnsw
 	defer rows.Close()
 	out := make([]bool, len(as))
 	for rows.Next() {
-		var k sk
+		var k scopedKey
 		if err := rows.Scan(&k.scope, &k.key); err != nil {
 			return nil, fmt.Errorf("idempotency complete: %w", err)
 		}
@@ -226,17 +229,42 @@ func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, request
 }
 
 // Exists reports whether a record of (scope, key) exists, in progress or
-// answered: one indexed read that changes nothing, so a request that can be
+// answered: a read that changes nothing (grouped with the other Exists
+// asked for meanwhile), so a request that can be
 // answered without any work (see the api's shortcut) is answered without
 // claiming its key when no earlier request used it.
 func (s *IdempotencyStore) Exists(ctx context.Context, scope, key string) (bool, error) {
-	var ok bool
-	err := SQL(s.db).QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = $1 AND key = $2)`,
-		scope, key).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("idempotency exists: %w", err)
+	return s.exists.Do(ctx, scopedKey{scope, key})
+}
+
+// existAll answers a group of Exists with one read, an index probe per key.
+func (s *IdempotencyStore) existAll(ctx context.Context, ks []scopedKey) ([]bool, error) {
+	scopes, keys := make([]string, len(ks)), make([]string, len(ks))
+	for i, k := range ks {
+		scopes[i], keys[i] = k.scope, k.key
 	}
-	return ok, nil
+	rows, err := SQL(s.db).QueryContext(ctx, `SELECT u.scope, u.key FROM unnest($1::text[], $2::text[]) AS u(scope, key)
+		WHERE EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.scope = u.scope AND k.key = u.key)`, scopes, keys)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency exists: %w", err)
+	}
+	defer rows.Close()
+	found := map[scopedKey]bool{}
+	for rows.Next() {
+		var k scopedKey
+		if err := rows.Scan(&k.scope, &k.key); err != nil {
+			return nil, fmt.Errorf("idempotency exists: %w", err)
+		}
+		found[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("idempotency exists: %w", err)
+	}
+	out := make([]bool, len(ks))
+	for i, k := range ks {
+		out[i] = found[k]
+	}
+	return out, nil
 }
 
 // Complete records the answer of the request that Begin let through.

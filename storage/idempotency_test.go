@@ -3,6 +3,8 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,4 +98,32 @@ func TestIdempotencyStore(t *testing.T) {
 	if n, err := s.Purge(ctx, 0, 100); err != nil || n != 4 {
 		t.Fatalf("Purge = %d, %v; want 4", n, err)
 	}
+}
+
+// TestIdempotencyExistsGrouped asks many Exists at once, so they share
+// reads, and checks each gets its own answer.
+func TestIdempotencyExistsGrouped(t *testing.T) {
+	db := storagetest.NewDB(t)
+	ctx := context.Background()
+	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{})
+	const scope = "shopper:shp_1 POST /v1/orders"
+	for i := 0; i < 100; i += 2 { // the even keys are used
+		if _, err := s.Begin(ctx, scope, fmt.Sprintf("k%d", i), []byte("h")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		for _, sc := range []string{scope, "shopper:shp_2 POST /v1/orders"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := s.Exists(ctx, sc, fmt.Sprintf("k%d", i))
+				if want := sc == scope && i%2 == 0; err != nil || got != want {
+					t.Errorf("Exists(%q, k%d) = %v, %v; want %v", sc, i, got, err, want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }
