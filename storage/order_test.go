@@ -997,3 +997,52 @@ func TestPaymentProviderDownKeepsNothing(t *testing.T) {
 		t.Fatal("an order was recorded without a payment intent")
 	}
 }
+
+// TestLoadCheckoutGrouped asks for several checkouts at once, so they are
+// answered by shared reads, and checks each caller gets its own question's
+// answer.
+func TestLoadCheckoutGrouped(t *testing.T) {
+	w := newOrderWorld(t, 0)
+	ctx := context.Background()
+	missing := id.New(live.PrefixStream, w.clock.Now())
+	tests := []struct {
+		name       string
+		streamID   string
+		pinID      string
+		variants   []string
+		wantPin    bool
+		wantLineup int
+		wantErr    error
+	}{
+		{"flash pin and its variant", w.stream.ID, w.flash.ID, []string{w.prodF.Variants[0].ID}, true, 1, nil},
+		{"two products, no pin", w.stream.ID, "", []string{w.prodA.Variants[1].ID, w.prodB.Variants[0].ID}, false, 2, nil},
+		{"a product not in the line-up", w.stream.ID, "", []string{w.prodC.Variants[0].ID}, false, 0, nil},
+		{"no such stream", missing, "", []string{w.prodA.Variants[0].ID}, false, 0, errs.ErrNotFound},
+	}
+	var wg sync.WaitGroup
+	for round := range 25 {
+		for _, tt := range tests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				co, err := w.store.LoadCheckout(ctx, tt.streamID, tt.pinID, tt.variants)
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("%s (round %d): err = %v, want %v", tt.name, round, err, tt.wantErr)
+					return
+				}
+				if err != nil {
+					return
+				}
+				if co.Stream.ID != tt.streamID || (co.Pin != nil) != tt.wantPin || len(co.Variants) != len(tt.variants) || len(co.Lineup) != tt.wantLineup {
+					t.Errorf("%s (round %d): stream %s, pin %v, %d variants, %d line-up entries", tt.name, round, co.Stream.ID, co.Pin != nil, len(co.Variants), len(co.Lineup))
+				}
+				for _, v := range tt.variants {
+					if _, ok := co.Variants[v]; !ok {
+						t.Errorf("%s (round %d): variant %s missing", tt.name, round, v)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}

@@ -121,8 +121,12 @@ func (s *TokenStore) lookupAll(ctx context.Context, hashes []string) ([]tokenLoo
 	for i, h := range hashes {
 		keys[i] = []byte(h)
 	}
-	rows, err := SQL(s.db).QueryContext(ctx, `SELECT id, hash, role, party_id, created_at, expires_at, last_used_at
-		FROM tokens WHERE hash = ANY($1::bytea[])`, keys)
+	// One index probe per hash (LATERAL): with "hash = ANY($1)" the planner
+	// may scan the table, and right after a crowd signed up, with statistics
+	// not yet refreshed, it does.
+	rows, err := SQL(s.db).QueryContext(ctx, `SELECT t.id, t.hash, t.role, t.party_id, t.created_at, t.expires_at, t.last_used_at
+		FROM unnest($1::bytea[]) AS h(hash)
+		CROSS JOIN LATERAL (SELECT * FROM tokens WHERE tokens.hash = h.hash) t`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("get token: %w", err)
 	}

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -216,4 +217,47 @@ func TestEnsureAdminToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, e.parties.EnsureAdminToken(ctx, "a-brand-token-chosen-by-hand"), errs.CodeConflict)
+}
+
+// TestAuthenticateConcurrently sends many lookups at once, so they share
+// reads, valid and unknown tokens mixed, and checks each its own answer.
+func TestAuthenticateConcurrently(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	brand := e.brand(t, "Brand")
+	other := e.brand(t, "Other")
+	var toks []string
+	want := map[string]party.Principal{}
+	for i := range 20 {
+		p := brand
+		if i%2 == 1 {
+			p = other
+		}
+		tok, err := e.parties.CreateToken(ctx, e.admin, party.RoleBrand, p.PartyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok.Token)
+		want[tok.Token] = p
+	}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok := toks[i%len(toks)]
+			if i%3 == 0 {
+				tok = fmt.Sprintf("dh_unknown%040d", i)
+			}
+			p, err := e.parties.Authenticate(ctx, tok)
+			w, known := want[tok]
+			switch {
+			case known && (err != nil || p != w):
+				t.Errorf("Authenticate(token %d) = %+v, %v; want %+v", i, p, err, w)
+			case !known && err != party.ErrUnauthenticated:
+				t.Errorf("Authenticate(unknown %d) = %+v, %v; want ErrUnauthenticated", i, p, err)
+			}
+		}()
+	}
+	wg.Wait()
 }
