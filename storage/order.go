@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -461,28 +462,74 @@ func (s *OrderStore) InsertOrders(ctx context.Context, os []order.Order) error {
 	if len(os) == 0 {
 		return nil
 	}
-	ms := make([]orderModel, len(os))
-	var items []orderItemModel
+	// Column arrays and unnest: one statement of fixed shape, prepared once,
+	// however many orders (a multi-row VALUES is a new statement to parse
+	// and plan for every batch size, with 28 parameters per order).
+	n := len(os)
+	var (
+		ids, shoppers, streams, creators, statuses, currencies   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		pins, agencies, keys                                     = make([]*string, n), make([]*string, n), make([]*string, n)
+		totals, paid, refunded                                   = make([]int64, n), make([]int64, n), make([]int64, n)
+		shipName, shipLine1, shipCity, shipPostal, shipCountry   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		provider, intent, secret, failCode, failReason, closeWhy = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		expires, created, updated                                = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		paidAt, closedAt                                         = make([]*time.Time, n), make([]*time.Time, n)
+		itOrder, itVariant, itProduct, itBrand                   []string
+		itPos, itBPS                                             []int32
+		itQty, itUnit                                            []int64
+		itFlash                                                  []bool
+	)
 	for i, o := range os {
 		m, its := orderFromDomain(o)
-		ms[i] = m
-		items = append(items, its...)
+		ids[i], shoppers[i], streams[i], pins[i], creators[i], agencies[i] = m.ID, m.ShopperID, m.StreamID, m.PinID, m.CreatorID, m.AgencyID
+		statuses[i], currencies[i], totals[i], paid[i], refunded[i] = m.Status, m.Currency, m.TotalAmount, m.PaidAmount, m.RefundedAmount
+		shipName[i], shipLine1[i], shipCity[i], shipPostal[i], shipCountry[i] = m.ShipName, m.ShipLine1, m.ShipCity, m.ShipPostalCode, m.ShipCountry
+		provider[i], intent[i], secret[i] = m.PaymentProvider, m.PaymentIntentID, m.PaymentClientSecret
+		failCode[i], failReason[i], closeWhy[i], keys[i] = m.PaymentFailureCode, m.PaymentFailureReason, m.CloseReason, m.IdempotencyKey
+		expires[i], created[i], updated[i], paidAt[i], closedAt[i] = m.ExpiresAt, m.CreatedAt, m.UpdatedAt, m.PaidAt, m.ClosedAt
+		for _, it := range its {
+			itOrder, itPos, itVariant, itProduct = append(itOrder, it.OrderID), append(itPos, int32(it.Position)), append(itVariant, it.VariantID), append(itProduct, it.ProductID)
+			itBrand, itQty, itUnit = append(itBrand, it.BrandID), append(itQty, it.Quantity), append(itUnit, it.UnitAmount)
+			itBPS, itFlash = append(itBPS, int32(it.CommissionBPS)), append(itFlash, it.Flash)
+		}
 	}
 	err := s.inTx(ctx, func(ctx context.Context) error {
-		tx := conn(ctx, s.db)
-		if err := tx.CreateInBatches(&ms, 1000).Error; err != nil {
+		tx := conn(ctx, s.db).Statement.ConnPool
+		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, shopper_id, stream_id, pin_id, creator_id, agency_id,
+				status, currency, total_amount, paid_amount, refunded_amount, ship_name, ship_line1, ship_city,
+				ship_postal_code, ship_country, payment_provider, payment_intent_id, payment_client_secret,
+				payment_failure_code, payment_failure_reason, close_reason, idempotency_key, expires_at, created_at,
+				updated_at, paid_at, closed_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[],
+				$16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
+				$24::timestamptz[], $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::timestamptz[])`,
+			ids, shoppers, streams, pins, creators, agencies, statuses, currencies, totals, paid, refunded,
+			shipName, shipLine1, shipCity, shipPostal, shipCountry, provider, intent, secret, failCode, failReason,
+			closeWhy, keys, expires, created, updated, paidAt, closedAt); err != nil {
 			return err
 		}
-		return tx.CreateInBatches(&items, 1000).Error
+		_, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, position, variant_id, product_id, brand_id,
+				quantity, unit_amount, commission_bps, flash)
+			SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+				$8::int[], $9::bool[])`,
+			itOrder, itPos, itVariant, itProduct, itBrand, itQty, itUnit, itBPS, itFlash)
+		return err
 	})
+	var pg *pgconn.PgError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, gorm.ErrDuplicatedKey):
+	case errors.As(err, &pg) && pg.Code == pgUniqueViolation:
 		return order.ErrDuplicateOrder
 	}
 	return fmt.Errorf("insert orders: %w", err)
 }
+
+// pgUniqueViolation is Postgres's SQLSTATE for a duplicate key, which gorm
+// translates for its own statements but not for those run on its
+// connection directly.
+const pgUniqueViolation = "23505"
 
 // GetOrder returns the order with id.
 func (s *OrderStore) GetOrder(ctx context.Context, id string) (order.Order, error) {

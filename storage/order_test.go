@@ -1046,3 +1046,45 @@ func TestLoadCheckoutGrouped(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestInsertOrdersRoundTrip writes orders with and without their optional
+// fields and reads them back, and refuses a second order under a
+// shopper's idempotency key.
+func TestInsertOrdersRoundTrip(t *testing.T) {
+	w := newOrderWorld(t, 1)
+	ctx := context.Background()
+	placed := w.mustPlace(w.shoppers[0], "", item(w.prodB.Variants[0], 2))
+	paidAt := w.clock.Now().Add(time.Minute)
+
+	bare := placed
+	bare.ID, bare.PinID, bare.AgencyID, bare.IdempotencyKey = id.New(order.PrefixOrder, w.clock.Now()), "", "", ""
+	bare.Payment.IntentID = "pi_bare"
+	full := placed
+	full.ID, full.PinID, full.IdempotencyKey = id.New(order.PrefixOrder, w.clock.Now()), w.flash.ID, "key-1"
+	full.Payment.IntentID, full.Status, full.PaidAt = "pi_full", order.StatusPaid, &paidAt
+	full.Paid = full.Total
+	if err := w.store.InsertOrders(ctx, []order.Order{bare, full}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []order.Order{bare, full} {
+		got, err := w.store.GetOrder(ctx, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PinID != want.PinID || got.AgencyID != want.AgencyID || got.IdempotencyKey != want.IdempotencyKey ||
+			got.Status != want.Status || got.Total != want.Total || got.Paid != want.Paid || got.Shipping != want.Shipping ||
+			got.Payment.IntentID != want.Payment.IntentID || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+			(got.PaidAt == nil) != (want.PaidAt == nil) || len(got.Items) != len(want.Items) || got.Items[0] != want.Items[0] {
+			t.Errorf("read back %+v\nwant %+v", got, want)
+		}
+	}
+
+	again := full
+	again.ID, again.Payment.IntentID = id.New(order.PrefixOrder, w.clock.Now()), "pi_again"
+	if err := w.store.InsertOrders(ctx, []order.Order{again}); !errors.Is(err, order.ErrDuplicateOrder) {
+		t.Fatalf("second order under key-1: err = %v, want ErrDuplicateOrder", err)
+	}
+	if _, err := w.store.GetOrder(ctx, again.ID); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("the refused order exists: %v", err)
+	}
+}
