@@ -591,7 +591,9 @@ func TestEventStream(t *testing.T) {
 }
 
 // TestEventStreamOutlivesWriteTimeout: the server's WriteTimeout must not
-// end an event stream; the hub extends the deadline through gin's writer.
+// end an event stream. On HTTP/1 the hub hijacks the connection and clears
+// the deadline; where it cannot, it moves the deadline on through gin's
+// writer.
 func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 	w := newWorld(t)
 	const writeTimeout = 300 * time.Millisecond

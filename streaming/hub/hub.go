@@ -2,16 +2,26 @@
 // Server-Sent Events. Each event is encoded once per stream and handed to every
 // viewer as the same byte slice; a viewer that cannot keep up is dropped
 // instead of slowing anyone else, and reconnects with Last-Event-ID.
+//
+// A viewer on an HTTP/1.x connection is served by a writer shard once its
+// snapshot is written: Serve hijacks the connection and a few shard
+// goroutines (one per core) write each frame to their viewers with one
+// non-blocking write each, with no goroutine woken per viewer. Other
+// viewers (HTTP/2, recorders, Subscribe's callers) get their frames on a
+// channel.
 package hub
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,14 +60,21 @@ type Event struct {
 
 // Hub holds the rooms of the streams that have viewers on this node.
 type Hub struct {
-	opts  Options
-	mu    sync.Mutex
-	rooms map[string]*room
+	opts   Options
+	mu     sync.Mutex
+	rooms  map[string]*room
+	shards []*shard
+	next   atomic.Uint32 // round-robin over the shards
 }
 
-// New returns an empty hub.
+// New returns an empty hub. Its writer shards run only while they have
+// viewers.
 func New(opts Options) *Hub {
-	return &Hub{opts: opts.withDefaults(), rooms: map[string]*room{}}
+	h := &Hub{opts: opts.withDefaults(), rooms: map[string]*room{}}
+	for i := range max(1, runtime.GOMAXPROCS(0)) {
+		h.shards = append(h.shards, &shard{hub: h, index: i})
+	}
+	return h
 }
 
 type frame struct {
@@ -67,14 +84,21 @@ type frame struct {
 
 type room struct {
 	mu      sync.Mutex
-	viewers map[*Viewer]struct{}
-	history []frame // ring of numbered frames, oldest first
+	viewers map[*Viewer]struct{} // every viewer, for counts and CloseAll
+	chans   map[*Viewer]struct{} // the viewers fed through their channel
+	onShard []int                // viewers on each writer shard
+	history []frame              // ring of numbered frames, oldest first
 	lastSeq int64
 	active  time.Time // last publish, join or leave: Prune's clock
 }
 
-// Viewer is one connected player. Frames arrive on C; Done is closed when the
-// hub drops the viewer for falling behind.
+func (h *Hub) newRoom() *room {
+	return &room{viewers: map[*Viewer]struct{}{}, chans: map[*Viewer]struct{}{}, onShard: make([]int, len(h.shards))}
+}
+
+// Viewer is one connected player. Frames arrive on C until Serve hands the
+// viewer's connection to a writer shard; Done is closed when the hub drops
+// the viewer (for falling behind, a dead connection or CloseAll).
 type Viewer struct {
 	C      <-chan []byte
 	c      chan []byte
@@ -82,6 +106,18 @@ type Viewer struct {
 	once   sync.Once
 	stream string
 	hub    *Hub
+
+	// Set, under the room's lock, when the viewer goes live on a shard.
+	conn  net.Conn
+	fd    int // conn's descriptor, which the shard writes to
+	shard *shard
+	gone  chan struct{} // closed once the shard will never write to fd again
+
+	// Owned by the shard's goroutine.
+	backlog [][]byte // frames not yet written, the first from sent on
+	sent    int
+	slot    int // index in the shard's list of the room's viewers
+	on      bool
 }
 
 // Done is closed when the viewer has been dropped.
@@ -133,7 +169,7 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 	r := h.rooms[streamID]
 	if r == nil && numbered {
 		// Keep history even without viewers, so the first viewer can resume.
-		r = &room{viewers: map[*Viewer]struct{}{}}
+		r = h.newRoom()
 		h.rooms[streamID] = r
 	}
 	h.mu.Unlock()
@@ -165,7 +201,7 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 		out = bytes.Join(kept, nil)
 	}
 	var slow []*Viewer
-	for v := range r.viewers {
+	for v := range r.chans {
 		select {
 		case v.c <- out:
 		default:
@@ -174,7 +210,15 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 	}
 	for _, v := range slow {
 		delete(r.viewers, v)
+		delete(r.chans, v)
 		v.drop()
+	}
+	// One hand-off per shard, whatever its number of viewers; under the
+	// room's lock, so every shard sees the room's frames in order.
+	for i, n := range r.onShard {
+		if n > 0 {
+			h.shards[i].send(op{kind: opFrame, room: r, frames: [][]byte{out}})
+		}
 	}
 	r.mu.Unlock()
 	return nil
@@ -202,13 +246,14 @@ func (h *Hub) Subscribe(streamID string, lastSeq int64) Subscription {
 	h.mu.Lock()
 	r := h.rooms[streamID]
 	if r == nil {
-		r = &room{viewers: map[*Viewer]struct{}{}}
+		r = h.newRoom()
 		h.rooms[streamID] = r
 	}
 	h.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.viewers[v] = struct{}{}
+	r.chans[v] = struct{}{}
 	r.active = time.Now()
 	sub := Subscription{Viewer: v, Seq: r.lastSeq}
 	switch {
@@ -237,9 +282,53 @@ func (h *Hub) Unsubscribe(v *Viewer) {
 		return
 	}
 	r.mu.Lock()
-	delete(r.viewers, v)
+	r.leave(v)
 	r.active = time.Now()
 	r.mu.Unlock()
+}
+
+// leave takes a viewer out of the room, and off its shard; under r.mu.
+func (r *room) leave(v *Viewer) {
+	if _, ok := r.viewers[v]; !ok {
+		return
+	}
+	delete(r.viewers, v)
+	delete(r.chans, v)
+	if s := v.shard; s != nil {
+		r.onShard[s.index]--
+		s.send(op{kind: opLeave, room: r, viewer: v})
+	}
+}
+
+// goLive moves a viewer whose snapshot has been written to conn from its
+// channel to a writer shard, which writes to the descriptor fd, with the
+// frames that queued up meanwhile. It reports false when the viewer was
+// dropped or left in the meantime. Once it went live, conn must not be
+// closed before v.gone is: fd could be another connection's by then.
+func (h *Hub) goLive(v *Viewer, conn net.Conn, fd int) bool {
+	h.mu.Lock()
+	r := h.rooms[v.stream]
+	h.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.viewers[v]; !ok {
+		return false
+	}
+	delete(r.chans, v)
+	// Publish sends on the channel under r.mu: it holds every frame so far.
+	var queued [][]byte
+	for len(v.c) > 0 {
+		queued = append(queued, <-v.c)
+	}
+	v.C, v.c = nil, nil
+	s := h.shards[int(h.next.Add(1))%len(h.shards)]
+	v.conn, v.fd, v.shard, v.gone = conn, fd, s, make(chan struct{})
+	r.onShard[s.index]++
+	s.send(op{kind: opJoin, room: r, viewer: v, frames: queued})
+	return true
 }
 
 // CloseAll drops every viewer, ending their streams: on shutdown, so the
@@ -252,13 +341,23 @@ func (h *Hub) CloseAll() {
 		rooms = append(rooms, r)
 	}
 	h.mu.Unlock()
+	var live []*Viewer
 	for _, r := range rooms {
 		r.mu.Lock()
 		for v := range r.viewers {
-			delete(r.viewers, v)
+			if v.shard != nil {
+				live = append(live, v)
+			}
+			r.leave(v)
 			v.drop()
 		}
 		r.mu.Unlock()
+	}
+	// http.Server.Shutdown does not track hijacked connections: close them
+	// here, once off their shards, rather than rely on their handlers.
+	for _, v := range live {
+		<-v.gone
+		_ = v.conn.Close()
 	}
 }
 
@@ -313,4 +412,13 @@ func (h *Hub) Streams() map[string]int {
 	return out
 }
 
-func (v *Viewer) drop() { v.once.Do(func() { close(v.done) }) }
+// drop ends the viewer: Done closes and, for a viewer on a shard, its
+// handler (parked reading the connection) wakes up to close it.
+func (v *Viewer) drop() {
+	v.once.Do(func() {
+		close(v.done)
+		if v.conn != nil {
+			_ = v.conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+}
