@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -94,6 +90,13 @@ func benchFanout(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// arrival is one pin event read by one viewer, timestamped when the read
+// that completed it returned.
+type arrival struct {
+	pin string
+	at  time.Time
+}
+
 func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writer) (fanoutResult, error) {
 	res := fanoutResult{mode: mode, viewers: o.viewers, pins: o.pins}
 	srv, err := startBenchServer(ctx, map[string]string{"DAIHUO_FANOUT": mode})
@@ -111,88 +114,18 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 	}
 	rssBefore := srv.rss()
 
-	// Connect the viewers, a few hundred dials at a time.
-	type arrival struct {
-		pin string
-		at  time.Time
-	}
-	arrivals := make([][]arrival, o.viewers)
-	var connected, failed atomic.Int64
-	ready := make(chan struct{}, o.viewers)
-	vctx, stopViewers := context.WithCancel(ctx)
-	defer stopViewers()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
-	// Each viewer is a raw HTTP/1.1 connection read line by line: a lean
-	// load generator keeps the machine's two cores for the server. Chunk
-	// size lines of the chunked body are simply not SSE lines.
+	// Connect the viewers: raw sockets read by an epoll loop (Linux).
 	host := strings.TrimPrefix(srv.url, "http://")
 	request := []byte("GET /v1/streams/" + streamID + "/events HTTP/1.1\r\nHost: " + host + "\r\nAccept: text/event-stream\r\n\r\n")
-	for i := 0; i < o.viewers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%o.sources))}, Timeout: 10 * time.Second}
-			conn, err := d.DialContext(vctx, "tcp", host)
-			if err == nil {
-				_, err = conn.Write(request)
-			}
-			<-sem
-			if err != nil {
-				failed.Add(1)
-				ready <- struct{}{}
-				return
-			}
-			stop := context.AfterFunc(vctx, func() { conn.Close() })
-			defer stop()
-			defer conn.Close()
-			br := bufio.NewReaderSize(conn, 4096)
-			if status, err := br.ReadSlice('\n'); err != nil || !strings.Contains(string(status), " 200 ") {
-				failed.Add(1)
-				ready <- struct{}{}
-				return
-			}
-			sawSnapshot := false
-			pinEvent := false
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					if !sawSnapshot {
-						failed.Add(1)
-						ready <- struct{}{}
-					}
-					return
-				}
-				switch {
-				case len(line) > 7 && string(line[:7]) == "event: ":
-					ev := strings.TrimSpace(string(line[7:]))
-					pinEvent = ev == "pin.added"
-					if ev == "snapshot" && !sawSnapshot {
-						sawSnapshot = true
-						connected.Add(1)
-						ready <- struct{}{}
-					}
-				case pinEvent && len(line) > 6 && string(line[:6]) == "data: ":
-					now := time.Now()
-					if pin := jsonString(line, `"id":"`); pin != "" {
-						arrivals[i] = append(arrivals[i], arrival{pin: pin, at: now})
-					}
-					pinEvent = false
-				}
-			}
-		}()
+	viewers, err := connectViewers(ctx, host, request, o.viewers, o.sources, o.pins)
+	if err != nil {
+		return res, err
 	}
-	for range o.viewers {
-		<-ready
-	}
-	if n := failed.Load(); n > 0 {
-		return res, fmt.Errorf("%d of %d viewers could not connect", n, o.viewers)
-	}
+	defer viewers.close()
 	time.Sleep(500 * time.Millisecond) // let the server settle before measuring memory
 	rssAfter := srv.rss()
 	res.bytesPerConn = float64(rssAfter-rssBefore) / float64(o.viewers)
-	fmt.Fprintf(stdout, "%s: %d viewers connected; server RSS %d MiB → %d MiB\n", mode, connected.Load(), rssBefore>>20, rssAfter>>20)
+	fmt.Fprintf(stdout, "%s: %d viewers connected; server RSS %d MiB → %d MiB\n", mode, o.viewers, rssBefore>>20, rssAfter>>20)
 
 	// Pin, one after another.
 	sent := map[string]time.Time{}
@@ -207,20 +140,10 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 	}
 	// Wait until every viewer has every pin, or give up after 10 s.
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		complete := 0
-		for i := range arrivals {
-			if len(arrivals[i]) >= o.pins {
-				complete++
-			}
-		}
-		if complete == o.viewers {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	for viewers.complete() < o.viewers && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
-	stopViewers()
-	wg.Wait()
+	arrivals := viewers.stop()
 
 	var lat []time.Duration
 	lastOf := map[string]time.Time{} // per pin: when its last viewer got it
@@ -252,21 +175,6 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 	}
 	res.perSecond = float64(len(lat)) / busy.Seconds()
 	return res, nil
-}
-
-// jsonString returns the string value following key in a JSON line, cheaply.
-func jsonString(line []byte, key string) string {
-	s := string(line)
-	i := strings.Index(s, key)
-	if i < 0 {
-		return ""
-	}
-	s = s[i+len(key):]
-	j := strings.IndexByte(s, '"')
-	if j < 0 {
-		return ""
-	}
-	return s[:j]
 }
 
 // raiseFileLimit lifts this process's open-file limit (inherited by the
