@@ -25,7 +25,12 @@ type ConsumerConfig struct {
 	// Dedup, when set, applies each event at most once: the handler runs in
 	// the transaction that records the event id. Without it the handler sees
 	// redelivered events again (at-least-once).
-	Dedup   Deduper
+	Dedup Deduper
+	// Tx, with Dedup, applies the events fetched together (up to MaxBatch)
+	// in one transaction, each still deduplicated on its own; when that
+	// transaction fails they are applied one by one. Without it each event
+	// has a transaction of its own.
+	Tx      Transactor
 	Logger  *slog.Logger
 	Metrics *Metrics
 	// StartAtEnd makes a group that has no committed offset start with the
@@ -43,6 +48,12 @@ type ConsumerConfig struct {
 	JoinGroupBackoff time.Duration
 	// MaxWait bounds how long a fetch waits for new messages; default 500 ms.
 	MaxWait time.Duration
+	// MaxBatch bounds the messages handled, and committed, together;
+	// default 500.
+	MaxBatch int
+	// BatchWait is how long, after a message, the consumer waits for more
+	// to handle with it; default 1 ms.
+	BatchWait time.Duration
 	// RetryBackoffMin and RetryBackoffMax bound the pause before a failed
 	// event is retried; defaults 100 ms and 10 s.
 	RetryBackoffMin, RetryBackoffMax time.Duration
@@ -51,9 +62,16 @@ type ConsumerConfig struct {
 	LagInterval time.Duration
 }
 
+// Transactor runs a function in a database transaction that the Deduper
+// and the handler join through the context (storage.Transactor).
+type Transactor interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
 // Consumer runs a handler over the events of some topics as a member of a
-// consumer group, committing each offset only after the handler's effects
-// committed.
+// consumer group, committing offsets only after the handler's effects
+// committed. The messages waiting when it fetches are handled as a batch
+// and their offsets committed together.
 type Consumer struct {
 	cfg    ConsumerConfig
 	logger *slog.Logger
@@ -74,6 +92,10 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	def(&cfg.RetryBackoffMin, 100*time.Millisecond)
 	def(&cfg.RetryBackoffMax, 10*time.Second)
 	def(&cfg.LagInterval, 10*time.Second)
+	def(&cfg.BatchWait, time.Millisecond)
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -118,6 +140,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer stopLag()
 
 	fetchBackoff := backoff{min: c.cfg.RetryBackoffMin, max: c.cfg.RetryBackoffMax}
+	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
 	for {
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -132,39 +155,109 @@ func (c *Consumer) Run(ctx context.Context) error {
 			continue
 		}
 		fetchBackoff.reset()
-		if !c.process(ctx, msg) {
+		batch = append(batch[:0], msg)
+		c.gather(ctx, r, &batch)
+		if !c.processBatch(ctx, batch) {
 			return nil
 		}
-		c.commit(ctx, r, msg)
+		c.commit(ctx, r, batch)
 	}
 }
 
-// process applies msg until it succeeds or is skipped, reporting false when
-// ctx ended first.
-func (c *Consumer) process(ctx context.Context, msg kafka.Message) bool {
-	group := c.cfg.GroupID
-	ev, err := Decode(msg)
-	if err != nil {
-		c.cfg.Metrics.incPoison(group)
-		c.logger.Error("skip poison message", "err", err,
-			"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
-		return true
+// gather adds to batch the messages that arrive within BatchWait, up to
+// MaxBatch. A fetch cut short by its deadline takes no message.
+func (c *Consumer) gather(ctx context.Context, r *kafka.Reader, batch *[]kafka.Message) {
+	if c.cfg.MaxBatch <= 1 {
+		return
 	}
-	bo := backoff{min: c.cfg.RetryBackoffMin, max: c.cfg.RetryBackoffMax}
-	for attempt := 1; ; attempt++ {
-		applied, err := c.apply(ctx, ev)
+	gctx, cancel := context.WithTimeout(ctx, c.cfg.BatchWait)
+	defer cancel()
+	for len(*batch) < c.cfg.MaxBatch {
+		msg, err := r.FetchMessage(gctx)
+		if err != nil {
+			return
+		}
+		*batch = append(*batch, msg)
+	}
+}
+
+// processBatch applies a batch of messages, in one transaction when it can,
+// reporting false when ctx ended first.
+func (c *Consumer) processBatch(ctx context.Context, msgs []kafka.Message) bool {
+	evs := make([]event.Event, 0, len(msgs))
+	kept := make([]kafka.Message, 0, len(msgs))
+	for _, msg := range msgs {
+		if ev, ok := c.decode(msg); ok {
+			evs, kept = append(evs, ev), append(kept, msg)
+		}
+	}
+	if c.cfg.Tx != nil && c.cfg.Dedup != nil && len(evs) > 1 {
+		applied := make([]bool, len(evs))
+		err := c.cfg.Tx.InTx(ctx, func(ctx context.Context) error {
+			for i, ev := range evs {
+				var err error
+				if applied[i], err = c.apply(ctx, ev); err != nil {
+					return fmt.Errorf("event %s: %w", ev.ID, err)
+				}
+			}
+			return nil
+		})
 		if err == nil {
-			if applied {
-				c.cfg.Metrics.incConsumed(group)
-			} else {
-				c.cfg.Metrics.incDuplicate(group)
+			for _, a := range applied {
+				c.count(a)
 			}
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		c.cfg.Metrics.incHandlerFailure(group)
+		c.cfg.Metrics.incHandlerFailure(c.cfg.GroupID)
+		c.logger.Warn("handle batch; applying its events one by one", "err", err, "events", len(evs))
+	}
+	for i, ev := range evs {
+		if !c.process(ctx, kept[i], ev) {
+			return false
+		}
+	}
+	return true
+}
+
+// decode reads msg's event; a message that is not a valid CloudEvent is
+// logged, counted and skipped.
+func (c *Consumer) decode(msg kafka.Message) (event.Event, bool) {
+	ev, err := Decode(msg)
+	if err != nil {
+		c.cfg.Metrics.incPoison(c.cfg.GroupID)
+		c.logger.Error("skip poison message", "err", err,
+			"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
+		return event.Event{}, false
+	}
+	return ev, true
+}
+
+// count records an event applied, or skipped as a duplicate.
+func (c *Consumer) count(applied bool) {
+	if applied {
+		c.cfg.Metrics.incConsumed(c.cfg.GroupID)
+	} else {
+		c.cfg.Metrics.incDuplicate(c.cfg.GroupID)
+	}
+}
+
+// process applies ev, decoded from msg, until it succeeds, reporting false
+// when ctx ended first.
+func (c *Consumer) process(ctx context.Context, msg kafka.Message, ev event.Event) bool {
+	bo := backoff{min: c.cfg.RetryBackoffMin, max: c.cfg.RetryBackoffMax}
+	for attempt := 1; ; attempt++ {
+		applied, err := c.apply(ctx, ev)
+		if err == nil {
+			c.count(applied)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.cfg.Metrics.incHandlerFailure(c.cfg.GroupID)
 		d := bo.next()
 		c.logger.Error("handle event", "err", err, "event_id", ev.ID, "event_type", ev.Type,
 			"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
@@ -185,15 +278,17 @@ func (c *Consumer) apply(ctx context.Context, ev event.Event) (applied bool, err
 	})
 }
 
-// commit records msg's offset. It still tries when ctx just ended, since
-// the effects are committed already; a lost commit only means the event is
-// delivered again and skipped as a duplicate.
-func (c *Consumer) commit(ctx context.Context, r *kafka.Reader, msg kafka.Message) {
+// commit records the offsets of msgs (the last of each partition counts).
+// It still tries when ctx just ended, since the effects are committed
+// already; a lost commit only means the events are delivered again and
+// skipped as duplicates.
+func (c *Consumer) commit(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := r.CommitMessages(cctx, msg); err != nil {
-		c.logger.Warn("commit offset", "err", err,
-			"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
+	if err := r.CommitMessages(cctx, msgs...); err != nil {
+		last := msgs[len(msgs)-1]
+		c.logger.Warn("commit offsets", "err", err, "messages", len(msgs),
+			"topic", last.Topic, "partition", last.Partition, "offset", last.Offset)
 	}
 }
 

@@ -141,6 +141,7 @@ func TestRepublishedEventIsAppliedOnce(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := testConsumer(brokers, "settle", []string{testTopic}, handler)
 	cfg.Dedup = storage.NewInbox(db)
+	cfg.Tx = storage.NewTransactor(db) // the batch, then one by one after the failure
 	cfg.Metrics = streaming.NewMetrics(reg)
 	cfg.Logger = testLogger(t)
 	runInBackground(t, streaming.NewConsumer(cfg).Run)
@@ -256,6 +257,70 @@ func TestConsumerStartingAtEndSkipsHistory(t *testing.T) {
 	for _, id := range rec.take() {
 		if slices.Contains(old, id) {
 			t.Fatalf("consumer starting at the end handled old event %s", id)
+		}
+	}
+}
+
+// TestConsumerAppliesWaitingEventsInSharedTransactions publishes events
+// (and a poison message among them) before the consumer starts: they are
+// applied in far fewer transactions than events, each exactly once, and
+// the poison message is counted once.
+func TestConsumerAppliesWaitingEventsInSharedTransactions(t *testing.T) {
+	brokers := startBroker(t, testTopic, effectsTopic)
+	db := storagetest.NewDB(t)
+	outbox := storage.NewOutbox(db, "")
+	producer := streaming.NewProducer(brokers, testLogger(t))
+	t.Cleanup(func() { producer.Close() })
+	const n = 60
+	var want []string
+	first := newEvent(testTopic, "agg_1", 0)
+	for i := range n {
+		ev := first
+		if i > 0 {
+			ev = newEvent(testTopic, "agg_1", i)
+		}
+		want = append(want, publish(t, producer, ev)...)
+		if i == n/2 {
+			w := &kafka.Writer{Addr: kafka.TCP(brokers...), RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}}
+			if err := w.WriteMessages(context.Background(), kafka.Message{Topic: testTopic, Key: []byte("agg_1"), Value: []byte(`not an event`)}); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+		}
+	}
+	publish(t, producer, first) // delivered twice
+
+	reg := prometheus.NewRegistry()
+	cfg := testConsumer(brokers, "batched", []string{testTopic}, func(ctx context.Context, ev event.Event) error {
+		return outbox.Publish(ctx, newEvent(effectsTopic, ev.ID, 0))
+	})
+	cfg.Dedup, cfg.Tx = storage.NewInbox(db), storage.NewTransactor(db)
+	cfg.Metrics, cfg.Logger = streaming.NewMetrics(reg), testLogger(t)
+	runInBackground(t, streaming.NewConsumer(cfg).Run)
+	eventually(t, "the consumer to catch up", caughtUp(brokers, "batched", testTopic))
+
+	var subjects []string
+	if err := db.Raw("SELECT subject FROM outbox WHERE topic = ?", effectsTopic).Scan(&subjects).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !sameSet(subjects, want) {
+		t.Fatalf("%d effects, want one for each of the %d events", len(subjects), n)
+	}
+	// Rows written by one transaction share its xmin.
+	var txs int
+	if err := db.Raw("SELECT count(DISTINCT xmin::text) FROM outbox WHERE topic = ?", effectsTopic).Scan(&txs).Error; err != nil {
+		t.Fatal(err)
+	}
+	if txs >= n/2 {
+		t.Errorf("%d events applied in %d transactions; want them batched", n, txs)
+	}
+	for name, want := range map[string]float64{
+		"daihuo_events_consumed_total":  n,
+		"daihuo_events_duplicate_total": 1,
+		"daihuo_events_poison_total":    1,
+	} {
+		if got := metricValue(t, reg, name, "group", "batched"); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
 }

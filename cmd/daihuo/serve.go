@@ -190,7 +190,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	if c.Roles["settle"] {
 		startWorker(report.ConsumerGroup, streaming.NewConsumer(streaming.ConsumerConfig{
 			Brokers: kafka.addrs, GroupID: report.ConsumerGroup, Topics: report.Topics(), Handler: stats.Apply,
-			Dedup: storage.NewInbox(db.db), Logger: log, Metrics: metrics,
+			Dedup: storage.NewInbox(db.db), Tx: storage.NewTransactor(db.db), Logger: log, Metrics: metrics,
 		}).Run)
 	}
 
