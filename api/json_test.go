@@ -107,7 +107,7 @@ func FuzzDecodeStrict(f *testing.F) {
 	for _, s := range []string{
 		`{"title":"t","variants":[{"sku":"a","stock":1,"price":{"amount":1,"currency":"EUR"}}],"tags":{"a":1}}`,
 		`{"variants":[{"stock":"x"}]}`, `{"variants":[{"colour":1}]}`, `[]`, `null`, `{"a":1} 2`, "\xff", ``,
-		`{"tags":{"a":{"b":[1,{"c":2}]}}}`, `{"note":null,"Note":"x"}`,
+		`{"tags":{"a":{"b":[1,{"c":2}]}}}`, `{"note":null,"Note":"x"}`, `{"TITLE":"t"}`, `{"title" :"t","note":"\"x\":1"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -115,6 +115,14 @@ func FuzzDecodeStrict(f *testing.F) {
 		var dst echoRequest
 		err := decodeStrict(data, &dst)
 		if err == nil {
+			// Whether the key scan or the walk let it through, the walk must
+			// find every key spelled exactly.
+			walkJSON(data, reflect.TypeOf(&dst), func(v visit) bool {
+				if v.key && v.unknown {
+					t.Fatalf("input %q accepted with the key %s spelled otherwise", data, v.path)
+				}
+				return false
+			})
 			return
 		}
 		if p, expected := problemFor(err); !expected || p.Status != http.StatusBadRequest {
