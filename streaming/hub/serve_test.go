@@ -347,12 +347,7 @@ func TestClosedPeerIsRemoved(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := New(Options{})
 			s := newStage(t, h, servePaths[0], nil)
-			conn, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			conn := s.rawGet(t)
 			br := bufio.NewReader(conn)
 			for {
 				line, err := br.ReadString('\n')
@@ -410,12 +405,7 @@ func TestServedViewersShareOneEncoding(t *testing.T) {
 func TestHijackedResponseHead(t *testing.T) {
 	h := New(Options{})
 	s := newStage(t, h, servePaths[0], nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn := s.rawGet(t)
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -434,4 +424,17 @@ func TestHijackedResponseHead(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, body); err != nil || string(body) != "retry: 2000\n\n" {
 		t.Fatalf("body starts %q (%v)", body, err)
 	}
+}
+
+// rawGet opens a plain TCP connection to the stage's server and sends the
+// stream's request on it; the connection closes with the test.
+func (s *stage) rawGet(t *testing.T) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	return conn
 }
