@@ -59,6 +59,11 @@ type Deps struct {
 	Auth Authenticator
 	// Clock is the wall clock (request ids); nil means time.Now.
 	Clock func() time.Time
+	// TrustedProxies are the addresses and CIDR ranges of proxies whose
+	// X-Forwarded-For header names the client (for access logs and
+	// anonymous viewers); none, or a list with an entry that does not
+	// parse, means the peer address is the client.
+	TrustedProxies []string
 	// ReadyTimeout bounds each readiness check; zero means 2 s.
 	ReadyTimeout time.Duration
 	// Parties creates and reads brands, agencies, creators, shoppers and tokens.
@@ -92,25 +97,26 @@ type Deps struct {
 
 // server holds the dependencies every handler and middleware shares.
 type server struct {
-	log           *slog.Logger
-	registry      *prometheus.Registry
-	metrics       *httpMetrics
-	metricsHTTP   http.Handler
-	ready         []Checker
-	auth          Authenticator
-	now           func() time.Time
-	readyTimeout  time.Duration
-	parties       *party.Service
-	catalog       *catalog.Service
-	live          *live.Service
-	room          *live.Room
-	presence      *live.Presence
-	hub           Fanout
-	orders        *order.Service
-	webhooks      WebhookReceiver
-	localPayments LocalPayments
-	idempotency   IdempotencyStore
-	stats         *report.Service
+	log            *slog.Logger
+	registry       *prometheus.Registry
+	metrics        *httpMetrics
+	metricsHTTP    http.Handler
+	ready          []Checker
+	auth           Authenticator
+	now            func() time.Time
+	readyTimeout   time.Duration
+	trustedProxies []string
+	parties        *party.Service
+	catalog        *catalog.Service
+	live           *live.Service
+	room           *live.Room
+	presence       *live.Presence
+	hub            Fanout
+	orders         *order.Service
+	webhooks       WebhookReceiver
+	localPayments  LocalPayments
+	idempotency    IdempotencyStore
+	stats          *report.Service
 }
 
 // New returns the HTTP handler of daihuo: the route table of routes.go behind
@@ -133,20 +139,21 @@ func NewRegistry() *prometheus.Registry {
 
 func newServer(d Deps) *server {
 	s := &server{
-		log:          d.Logger,
-		registry:     d.Registry,
-		ready:        d.Ready,
-		auth:         d.Auth,
-		now:          d.Clock,
-		readyTimeout: d.ReadyTimeout,
-		parties:      d.Parties,
-		catalog:      d.Catalog,
-		live:         d.Live,
-		room:         d.Room,
-		presence:     d.Presence,
-		hub:          d.Hub,
-		orders:       d.Orders,
-		stats:        d.Stats,
+		log:            d.Logger,
+		registry:       d.Registry,
+		ready:          d.Ready,
+		auth:           d.Auth,
+		now:            d.Clock,
+		readyTimeout:   d.ReadyTimeout,
+		trustedProxies: d.TrustedProxies,
+		parties:        d.Parties,
+		catalog:        d.Catalog,
+		live:           d.Live,
+		room:           d.Room,
+		presence:       d.Presence,
+		hub:            d.Hub,
+		orders:         d.Orders,
+		stats:          d.Stats,
 	}
 	if !isNil(d.Webhooks) {
 		s.webhooks = d.Webhooks
@@ -185,7 +192,9 @@ func (s *server) engine(routes []route) *gin.Engine {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	_ = e.SetTrustedProxies(nil) // nil never fails: ClientIP is the peer address.
+	if err := e.SetTrustedProxies(s.trustedProxies); err != nil || len(s.trustedProxies) == 0 {
+		_ = e.SetTrustedProxies(nil) // nil never fails: ClientIP is the peer address.
+	}
 
 	// Order matters: the request id first so every later log line has it; the
 	// access log and metrics outside recovery so a panic is still counted as

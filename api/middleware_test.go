@@ -117,3 +117,34 @@ func TestMetricsOnSharedRegistry(t *testing.T) {
 		}
 	}
 }
+
+func TestClientIPBehindTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name    string
+		proxies []string
+		want    string
+	}{
+		{"no proxy trusted: the peer", nil, "192.0.2.1"},
+		{"the peer is a trusted proxy", []string{"192.0.2.0/24"}, "203.0.113.9"},
+		{"another proxy is trusted", []string{"10.0.0.1"}, "192.0.2.1"},
+		{"a list that does not parse trusts none", []string{"192.0.2.0/24", "not-an-address"}, "192.0.2.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, func(d *Deps) { d.TrustedProxies = tt.proxies })
+			req := apitest.NewRequest(t, http.MethodGet, "/test/whoami", "", nil)
+			req.RemoteAddr = "192.0.2.1:1234"
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			env.Do(req).Want(200)
+			var got any
+			for _, l := range env.logs.lines(t) {
+				if l["msg"] == "http request" {
+					got = l["client_ip"]
+				}
+			}
+			if got != tt.want {
+				t.Errorf("client_ip = %v, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,9 @@ type config struct {
 	OrphanGrace         time.Duration
 	Demo                bool
 	PprofAddr           string
+	// TrustedProxies are the addresses and CIDR ranges of the proxies in
+	// front of serve whose X-Forwarded-For names the client.
+	TrustedProxies []string
 }
 
 // roleSet is the set of roles a serve process plays.
@@ -96,6 +100,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		roles    string
 		logLevel string
 		brokers  string
+		proxies  string
 	)
 	fs.StringVar(&c.Addr, "addr", env(getenv, "DAIHUO_ADDR", "127.0.0.1:8080"), "HTTP listen address (DAIHUO_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", env(getenv, "DAIHUO_DATA_DIR", ".data"), "folder of the private Postgres and embedded broker (DAIHUO_DATA_DIR)")
@@ -114,6 +119,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	fs.DurationVar(&c.ReservationTTL, "reservation-ttl", ttl, "how long an unpaid order holds its stock (DAIHUO_RESERVATION_TTL)")
 	fs.DurationVar(&c.OrphanGrace, "orphan-grace", time.Minute, "how long after its expiry a reservation whose order was never written (a crash mid-checkout) gives its stock back")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", getenv("DAIHUO_PPROF_ADDR"), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (DAIHUO_PPROF_ADDR)")
+	fs.StringVar(&proxies, "trusted-proxies", getenv("DAIHUO_TRUSTED_PROXIES"), "comma-separated addresses or CIDR ranges of the proxies in front whose X-Forwarded-For is believed; empty believes none (DAIHUO_TRUSTED_PROXIES)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo data at start and print the tokens to try it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -126,6 +132,17 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 		if b = strings.TrimSpace(b); b != "" {
 			c.KafkaBrokers = append(c.KafkaBrokers, b)
 		}
+	}
+	for _, p := range strings.Split(proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return c, fmt.Errorf("trusted proxies: %q is neither an address nor a CIDR range", p)
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
 	var err error
 	if c.Roles, err = parseRoles(roles); err != nil {
@@ -153,6 +170,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("roles", c.Roles.String()),
 		slog.Duration("reservation_ttl", c.ReservationTTL),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.Any("trusted_proxies", c.TrustedProxies),
 	)
 }
 

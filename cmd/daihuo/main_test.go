@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,32 @@ func TestConfigMasksSecretsAndRejectsBadRoles(t *testing.T) {
 	for _, roles := range []string{"api,web", "", " , "} {
 		if _, err := loadConfig(newFlagSet(), []string{"--roles", roles}, getenv); err == nil {
 			t.Errorf("roles %q accepted", roles)
+		}
+	}
+}
+
+func TestConfigTrustedProxies(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"10.0.0.0/8, 192.168.1.7", []string{"10.0.0.0/8", "192.168.1.7"}, false},
+		{"::1,fd00::/8", []string{"::1", "fd00::/8"}, false},
+		{"10.0.0.0/33", nil, true},
+		{"proxy.internal", nil, true},
+	}
+	for _, tt := range tests {
+		getenv := func(k string) string {
+			if k == "DAIHUO_TRUSTED_PROXIES" {
+				return tt.value
+			}
+			return ""
+		}
+		c, err := loadConfig(newFlagSet(), nil, getenv)
+		if (err != nil) != tt.wantErr || !slices.Equal(c.TrustedProxies, tt.want) {
+			t.Errorf("DAIHUO_TRUSTED_PROXIES=%q: %v, %v; want %v (error: %v)", tt.value, c.TrustedProxies, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -197,8 +197,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	var srv *http.Server
 	if c.Roles["api"] {
 		handler := api.New(api.Deps{
-			Logger:   log,
-			Registry: reg,
+			Logger:         log,
+			Registry:       reg,
+			TrustedProxies: c.TrustedProxies,
 			Ready: []api.Checker{
 				checker{"postgres", func(ctx context.Context) error { return storage.SQL(db.db).PingContext(ctx) }},
 				checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
