@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,10 @@ type ConsumerConfig struct {
 	// which Dedup records applied events.
 	GroupID string
 	Topics  []string
+	// Types, when set, are the event types the handler acts on: events of
+	// other types are passed over, without a transaction, and their offsets
+	// committed with the rest.
+	Types   []string
 	Handler Handler
 	// Dedup, when set, applies each event at most once: the handler runs in
 	// the transaction that records the event id. Without it the handler sees
@@ -187,7 +192,7 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []kafka.Message) bool 
 	evs := make([]event.Event, 0, len(msgs))
 	kept := make([]kafka.Message, 0, len(msgs))
 	for _, msg := range msgs {
-		if ev, ok := c.decode(msg); ok {
+		if ev, ok := c.decode(msg); ok && c.wants(ev.Type) {
 			evs, kept = append(evs, ev), append(kept, msg)
 		}
 	}
@@ -220,6 +225,11 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []kafka.Message) bool 
 		}
 	}
 	return true
+}
+
+// wants reports whether the handler acts on events of type typ.
+func (c *Consumer) wants(typ string) bool {
+	return len(c.cfg.Types) == 0 || slices.Contains(c.cfg.Types, typ)
 }
 
 // decode reads msg's event; a message that is not a valid CloudEvent is

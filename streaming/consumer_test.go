@@ -324,3 +324,38 @@ func TestConsumerAppliesWaitingEventsInSharedTransactions(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerPassesOverOtherTypes: with Types set, the handler sees only
+// those types, the others leave no trace in the inbox, and the group still
+// commits past them.
+func TestConsumerPassesOverOtherTypes(t *testing.T) {
+	brokers := startBroker(t, testTopic)
+	db := storagetest.NewDB(t)
+	producer := streaming.NewProducer(brokers, testLogger(t))
+	t.Cleanup(func() { producer.Close() })
+	var wanted []string
+	for i := range 10 {
+		ev := newEvent(testTopic, "agg_1", i)
+		if i%3 == 0 {
+			ev.Type = "daihuo.test.wanted.v1"
+			wanted = append(wanted, ev.ID)
+		}
+		publish(t, producer, ev)
+	}
+	var rec recorder
+	cfg := testConsumer(brokers, "picky", []string{testTopic}, rec.handle)
+	cfg.Types = []string{"daihuo.test.wanted.v1"}
+	cfg.Dedup, cfg.Tx, cfg.Logger = storage.NewInbox(db), storage.NewTransactor(db), testLogger(t)
+	runInBackground(t, streaming.NewConsumer(cfg).Run)
+	eventually(t, "the consumer to catch up", caughtUp(brokers, "picky", testTopic))
+	if got := rec.take(); !sameSet(got, wanted) {
+		t.Fatalf("handled %v, want only %v", got, wanted)
+	}
+	var n int
+	if err := db.Raw("SELECT count(*) FROM processed_events WHERE consumer = 'picky'").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != len(wanted) {
+		t.Fatalf("%d events recorded as processed, want %d", n, len(wanted))
+	}
+}

@@ -189,7 +189,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	stats := report.NewService(storage.NewReportStore(db.db), storage.NewLiveStore(db.db), storage.NewRoomStore(db.db), presence, log)
 	if c.Roles["settle"] {
 		startWorker(report.ConsumerGroup, streaming.NewConsumer(streaming.ConsumerConfig{
-			Brokers: kafka.addrs, GroupID: report.ConsumerGroup, Topics: report.Topics(), Handler: stats.Apply,
+			Brokers: kafka.addrs, GroupID: report.ConsumerGroup, Topics: report.Topics(), Types: report.EventTypes(), Handler: stats.Apply,
 			Dedup: storage.NewInbox(db.db), Tx: storage.NewTransactor(db.db), Logger: log, Metrics: metrics,
 		}).Run)
 	}

@@ -74,6 +74,12 @@ func NewService(store Store, streams Streams, audience Audience, viewers Viewers
 // Topics are the topics ConsumerGroup reads.
 func Topics() []string { return []string{event.TopicOrders} }
 
+// EventTypes are the event types Apply acts on; the others on Topics can be
+// skipped before they reach it.
+func EventTypes() []string {
+	return []string{order.EventPaid, order.EventRefunded, order.EventRefundFailed}
+}
+
 // Apply is the handler of ConsumerGroup: it applies one order event to the
 // projection, in the transaction ctx carries. Other event types change
 // nothing. An event that can never apply (data that does not decode, a
