@@ -116,6 +116,16 @@ func afterCommit(ctx context.Context, f func()) {
 	f()
 }
 
+// rawConn returns the database/sql handle of conn(ctx, db): the
+// transaction carried by ctx, or the pool. Statements sent through it skip
+// gorm, so they may bind arrays ($1::text[]) for fixed-shape batch
+// statements; gorm would expand a slice into a list of parameters, a new
+// statement text for every batch size. gorm's error translation does not
+// apply to them.
+func rawConn(ctx context.Context, db *gorm.DB) gorm.ConnPool {
+	return conn(ctx, db).Statement.ConnPool
+}
+
 // conn returns the transaction carried by ctx, or db bound to ctx.
 func conn(ctx context.Context, db *gorm.DB) *gorm.DB {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok {

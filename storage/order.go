@@ -619,14 +619,21 @@ func (s *OrderStore) AttachReservationsOf(ctx context.Context, orderIDs []string
 	if len(orderIDs) == 0 {
 		return n, nil
 	}
-	var ids []string
-	err := conn(ctx, s.db).Raw(`UPDATE stock_reservations SET status = 'ordered' WHERE order_id IN ? AND status = 'held'
-		RETURNING order_id`, orderIDs).Scan(&ids).Error
+	rows, err := rawConn(ctx, s.db).QueryContext(ctx, `UPDATE stock_reservations SET status = 'ordered'
+		WHERE order_id = ANY($1::text[]) AND status = 'held' RETURNING order_id`, orderIDs)
 	if err != nil {
 		return nil, fmt.Errorf("attach reservations: %w", err)
 	}
-	for _, id := range ids {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("attach reservations: %w", err)
+		}
 		n[id]++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("attach reservations: %w", err)
 	}
 	return n, nil
 }

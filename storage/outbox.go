@@ -138,15 +138,20 @@ func (o *Outbox) Publish(ctx context.Context, evs ...event.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	rows := make([]outboxRow, len(evs))
+	n := len(evs)
+	ids, topics, types, sources, subjects, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times := make([]time.Time, n)
 	for i, ev := range evs {
 		r, err := outboxFromDomain(ev)
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
-		rows[i] = r
+		ids[i], topics[i], types[i], sources[i], subjects[i], times[i], data[i] = r.EventID, r.Topic, r.EventType, r.Source, r.Subject, r.OccurredAt, r.Data
 	}
-	if err := conn(ctx, o.db).Create(&rows).Error; err != nil {
+	_, err := rawConn(ctx, o.db).ExecContext(ctx, `INSERT INTO outbox (event_id, topic, event_type, source, subject, occurred_at, data)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::jsonb[])`,
+		ids, topics, types, sources, subjects, times, data)
+	if err != nil {
 		return fmt.Errorf("write outbox: %w", err)
 	}
 	afterCommit(ctx, o.notify.poke)
@@ -187,7 +192,7 @@ func (o *Outbox) ProcessBatch(ctx context.Context, limit int, publish func(ctx c
 		if err := publish(ctx, evs); err != nil {
 			return fmt.Errorf("publish outbox batch: %w", err)
 		}
-		if err := tx.Exec("UPDATE outbox SET sent_at = now() WHERE id IN ?", ids).Error; err != nil {
+		if _, err := tx.Statement.ConnPool.ExecContext(ctx, "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", ids); err != nil {
 			return fmt.Errorf("mark outbox sent: %w", err)
 		}
 		n = len(rows)

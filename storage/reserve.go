@@ -511,8 +511,8 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			return nil
 		}
 
-		if err := tx.CreateInBatches(&rows, 1000).Error; err != nil {
-			return fmt.Errorf("insert reservations: %w", err)
+		if err := insertReservations(ctx, rawConn(ctx, r.db), rows); err != nil {
+			return err
 		}
 		for _, vid := range ids {
 			if n := taken[vid]; n > 0 {
@@ -552,6 +552,28 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 		return nil
 	})
 	return out, err
+}
+
+// insertReservations writes reservation rows with one statement of fixed
+// shape, whatever their number.
+func insertReservations(ctx context.Context, db gorm.ConnPool, rows []reservationModel) error {
+	n := len(rows)
+	ids, orders, shoppers, variants, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	pins := make([]*string, n)
+	qty := make([]int64, n)
+	expires, created := make([]time.Time, n), make([]time.Time, n)
+	for i, m := range rows {
+		ids[i], orders[i], shoppers[i], variants[i], pins[i] = m.ID, m.OrderID, m.ShopperID, m.VariantID, m.PinID
+		qty[i], statuses[i], expires[i], created[i] = m.Quantity, m.Status, m.ExpiresAt, m.CreatedAt
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO stock_reservations (id, order_id, shopper_id, variant_id, pin_id, quantity,
+			status, expires_at, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+			$8::timestamptz[], $9::timestamptz[])`, ids, orders, shoppers, variants, pins, qty, statuses, expires, created)
+	if err != nil {
+		return fmt.Errorf("insert reservations: %w", err)
+	}
+	return nil
 }
 
 // needs checks a call's lines against the locked rows: the units it takes
