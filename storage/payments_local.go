@@ -15,7 +15,7 @@ import (
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/group"
 	"github.com/daihuo/daihuo/domain/payment"
-	"github.com/daihuo/daihuo/payments/local"
+	"github.com/daihuo/daihuo/domain/payment/localstate"
 )
 
 // PaymentsLocalStore keeps the local payment simulator's intents, refunds,
@@ -34,7 +34,7 @@ type PaymentsLocalStore struct {
 	intents *group.Group[localIntentModel, bool]
 }
 
-var _ local.Store = (*PaymentsLocalStore)(nil)
+var _ localstate.Store = (*PaymentsLocalStore)(nil)
 
 // NewPaymentsLocalStore returns a PaymentsLocalStore on db.
 func NewPaymentsLocalStore(db *gorm.DB) *PaymentsLocalStore {
@@ -202,10 +202,10 @@ func onKeyConflictDoNothing() clause.OnConflict {
 
 // InsertIntent inserts it, or returns the intent holding its idempotency key.
 // Concurrent inserts with one key wait for each other, so exactly one wins.
-func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it local.IntentRecord) (local.IntentRecord, bool, error) {
+func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it localstate.IntentRecord) (localstate.IntentRecord, bool, error) {
 	meta, err := encodeMetadata(it.Metadata)
 	if err != nil {
-		return local.IntentRecord{}, false, err
+		return localstate.IntentRecord{}, false, err
 	}
 	m := localIntentModel{
 		ID: it.ID, ClientSecret: it.ClientSecret, IdempotencyKey: optString(it.IdempotencyKey),
@@ -216,7 +216,7 @@ func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it local.IntentRe
 	if _, inTx := ctx.Value(paymentsLocalTxKey{}).(*gorm.DB); !inTx && it.IdempotencyKey != "" {
 		inserted, err := s.intents.Do(ctx, m)
 		if err != nil {
-			return local.IntentRecord{}, false, err
+			return localstate.IntentRecord{}, false, err
 		}
 		if inserted {
 			return m.toRecord(), true, nil
@@ -224,20 +224,20 @@ func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it local.IntentRe
 	}
 	res := s.conn(ctx).Clauses(onKeyConflictDoNothing()).Create(&m)
 	if res.Error != nil {
-		return local.IntentRecord{}, false, fmt.Errorf("insert intent: %w", res.Error)
+		return localstate.IntentRecord{}, false, fmt.Errorf("insert intent: %w", res.Error)
 	}
 	if res.RowsAffected == 1 {
 		return m.toRecord(), true, nil
 	}
 	var holder localIntentModel
 	if err := s.conn(ctx).Where("idempotency_key = ?", it.IdempotencyKey).Take(&holder).Error; err != nil {
-		return local.IntentRecord{}, false, fmt.Errorf("insert intent: read key holder: %w", err)
+		return localstate.IntentRecord{}, false, fmt.Errorf("insert intent: read key holder: %w", err)
 	}
 	return holder.toRecord(), false, nil
 }
 
-func (m localIntentModel) toRecord() local.IntentRecord {
-	return local.IntentRecord{
+func (m localIntentModel) toRecord() localstate.IntentRecord {
+	return localstate.IntentRecord{
 		ID: m.ID, ClientSecret: m.ClientSecret, IdempotencyKey: optStringValue(m.IdempotencyKey),
 		Amount: m.Amount, Currency: m.Currency, Description: m.Description, Metadata: decodeMetadata(m.Metadata),
 		Status: m.Status, FailureCode: m.FailureCode, FailureMessage: m.FailureMessage,
@@ -247,7 +247,7 @@ func (m localIntentModel) toRecord() local.IntentRecord {
 
 // Intent returns intent id, locked FOR UPDATE when forUpdate is set, or
 // payment.ErrIntentNotFound.
-func (s *PaymentsLocalStore) Intent(ctx context.Context, id string, forUpdate bool) (local.IntentRecord, error) {
+func (s *PaymentsLocalStore) Intent(ctx context.Context, id string, forUpdate bool) (localstate.IntentRecord, error) {
 	q := s.conn(ctx)
 	if forUpdate {
 		q = q.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
@@ -255,15 +255,15 @@ func (s *PaymentsLocalStore) Intent(ctx context.Context, id string, forUpdate bo
 	var m localIntentModel
 	if err := q.Where("id = ?", id).Take(&m).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return local.IntentRecord{}, payment.ErrIntentNotFound
+			return localstate.IntentRecord{}, payment.ErrIntentNotFound
 		}
-		return local.IntentRecord{}, fmt.Errorf("get intent: %w", err)
+		return localstate.IntentRecord{}, fmt.Errorf("get intent: %w", err)
 	}
 	return m.toRecord(), nil
 }
 
 // UpdateIntent writes the status, failure and update time of it.
-func (s *PaymentsLocalStore) UpdateIntent(ctx context.Context, it local.IntentRecord) error {
+func (s *PaymentsLocalStore) UpdateIntent(ctx context.Context, it localstate.IntentRecord) error {
 	res := s.conn(ctx).Model(&localIntentModel{}).Where("id = ?", it.ID).Updates(map[string]any{
 		"status": it.Status, "failure_code": it.FailureCode, "failure_message": it.FailureMessage,
 		"updated_at": it.UpdatedAt.UTC(),
@@ -278,10 +278,10 @@ func (s *PaymentsLocalStore) UpdateIntent(ctx context.Context, it local.IntentRe
 }
 
 // InsertRefund inserts r, or returns the refund holding its idempotency key.
-func (s *PaymentsLocalStore) InsertRefund(ctx context.Context, r local.RefundRecord) (local.RefundRecord, bool, error) {
+func (s *PaymentsLocalStore) InsertRefund(ctx context.Context, r localstate.RefundRecord) (localstate.RefundRecord, bool, error) {
 	meta, err := encodeMetadata(r.Metadata)
 	if err != nil {
-		return local.RefundRecord{}, false, err
+		return localstate.RefundRecord{}, false, err
 	}
 	m := localRefundModel{
 		ID: r.ID, IdempotencyKey: optString(r.IdempotencyKey), IntentID: r.IntentID, Amount: r.Amount,
@@ -289,20 +289,20 @@ func (s *PaymentsLocalStore) InsertRefund(ctx context.Context, r local.RefundRec
 	}
 	res := s.conn(ctx).Clauses(onKeyConflictDoNothing()).Create(&m)
 	if res.Error != nil {
-		return local.RefundRecord{}, false, fmt.Errorf("insert refund: %w", res.Error)
+		return localstate.RefundRecord{}, false, fmt.Errorf("insert refund: %w", res.Error)
 	}
 	if res.RowsAffected == 1 {
 		return m.toRecord(), true, nil
 	}
 	var holder localRefundModel
 	if err := s.conn(ctx).Where("idempotency_key = ?", r.IdempotencyKey).Take(&holder).Error; err != nil {
-		return local.RefundRecord{}, false, fmt.Errorf("insert refund: read key holder: %w", err)
+		return localstate.RefundRecord{}, false, fmt.Errorf("insert refund: read key holder: %w", err)
 	}
 	return holder.toRecord(), false, nil
 }
 
-func (m localRefundModel) toRecord() local.RefundRecord {
-	return local.RefundRecord{
+func (m localRefundModel) toRecord() localstate.RefundRecord {
+	return localstate.RefundRecord{
 		ID: m.ID, IdempotencyKey: optStringValue(m.IdempotencyKey), IntentID: m.IntentID, Amount: m.Amount,
 		Currency: m.Currency, Reason: m.Reason, Status: m.Status, Metadata: decodeMetadata(m.Metadata),
 		CreatedAt: m.CreatedAt.UTC(),
@@ -310,12 +310,12 @@ func (m localRefundModel) toRecord() local.RefundRecord {
 }
 
 // Refunds returns the refunds of an intent, oldest first.
-func (s *PaymentsLocalStore) Refunds(ctx context.Context, intentID string) ([]local.RefundRecord, error) {
+func (s *PaymentsLocalStore) Refunds(ctx context.Context, intentID string) ([]localstate.RefundRecord, error) {
 	var ms []localRefundModel
 	if err := s.conn(ctx).Where("intent_id = ?", intentID).Order("created_at, id").Find(&ms).Error; err != nil {
 		return nil, fmt.Errorf("list refunds: %w", err)
 	}
-	out := make([]local.RefundRecord, len(ms))
+	out := make([]localstate.RefundRecord, len(ms))
 	for i, m := range ms {
 		out[i] = m.toRecord()
 	}
@@ -324,10 +324,10 @@ func (s *PaymentsLocalStore) Refunds(ctx context.Context, intentID string) ([]lo
 
 // InsertTransfer inserts tr, or returns the transfer holding its idempotency
 // key.
-func (s *PaymentsLocalStore) InsertTransfer(ctx context.Context, tr local.TransferRecord) (local.TransferRecord, bool, error) {
+func (s *PaymentsLocalStore) InsertTransfer(ctx context.Context, tr localstate.TransferRecord) (localstate.TransferRecord, bool, error) {
 	meta, err := encodeMetadata(tr.Metadata)
 	if err != nil {
-		return local.TransferRecord{}, false, err
+		return localstate.TransferRecord{}, false, err
 	}
 	m := localTransferModel{
 		ID: tr.ID, IdempotencyKey: optString(tr.IdempotencyKey), Destination: tr.Destination, Amount: tr.Amount,
@@ -335,20 +335,20 @@ func (s *PaymentsLocalStore) InsertTransfer(ctx context.Context, tr local.Transf
 	}
 	res := s.conn(ctx).Clauses(onKeyConflictDoNothing()).Create(&m)
 	if res.Error != nil {
-		return local.TransferRecord{}, false, fmt.Errorf("insert transfer: %w", res.Error)
+		return localstate.TransferRecord{}, false, fmt.Errorf("insert transfer: %w", res.Error)
 	}
 	if res.RowsAffected == 1 {
 		return m.toRecord(), true, nil
 	}
 	var holder localTransferModel
 	if err := s.conn(ctx).Where("idempotency_key = ?", tr.IdempotencyKey).Take(&holder).Error; err != nil {
-		return local.TransferRecord{}, false, fmt.Errorf("insert transfer: read key holder: %w", err)
+		return localstate.TransferRecord{}, false, fmt.Errorf("insert transfer: read key holder: %w", err)
 	}
 	return holder.toRecord(), false, nil
 }
 
-func (m localTransferModel) toRecord() local.TransferRecord {
-	return local.TransferRecord{
+func (m localTransferModel) toRecord() localstate.TransferRecord {
+	return localstate.TransferRecord{
 		ID: m.ID, IdempotencyKey: optStringValue(m.IdempotencyKey), Destination: m.Destination, Amount: m.Amount,
 		Currency: m.Currency, Description: m.Description, Metadata: decodeMetadata(m.Metadata),
 		CreatedAt: m.CreatedAt.UTC(),
@@ -356,7 +356,7 @@ func (m localTransferModel) toRecord() local.TransferRecord {
 }
 
 // InsertEvent queues a webhook event.
-func (s *PaymentsLocalStore) InsertEvent(ctx context.Context, ev local.EventRecord) error {
+func (s *PaymentsLocalStore) InsertEvent(ctx context.Context, ev localstate.EventRecord) error {
 	m := localEventModel{
 		ID: ev.ID, Type: ev.Type, Payload: ev.Payload, CreatedAt: ev.CreatedAt.UTC(), Attempts: ev.Attempts,
 		NextAttemptAt: ev.NextAttemptAt.UTC(), DeliveredAt: optTime(ev.DeliveredAt), LastError: ev.LastError,
@@ -367,8 +367,8 @@ func (s *PaymentsLocalStore) InsertEvent(ctx context.Context, ev local.EventReco
 	return nil
 }
 
-func (m localEventModel) toRecord() local.EventRecord {
-	return local.EventRecord{
+func (m localEventModel) toRecord() localstate.EventRecord {
+	return localstate.EventRecord{
 		ID: m.ID, Type: m.Type, Payload: m.Payload, CreatedAt: m.CreatedAt.UTC(), Attempts: m.Attempts,
 		NextAttemptAt: m.NextAttemptAt.UTC(), DeliveredAt: optTimeValue(m.DeliveredAt), LastError: m.LastError,
 	}
@@ -377,7 +377,7 @@ func (m localEventModel) toRecord() local.EventRecord {
 // ClaimEvents takes up to limit undelivered events due at now, oldest first,
 // and pushes their next attempt to now+lease so no other claim takes them
 // meanwhile. Rows another node is claiming are skipped, not waited for.
-func (s *PaymentsLocalStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]local.EventRecord, error) {
+func (s *PaymentsLocalStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]localstate.EventRecord, error) {
 	var ms []localEventModel
 	err := s.conn(ctx).Raw(`
 UPDATE payments_local_events SET next_attempt_at = ?
@@ -398,7 +398,7 @@ RETURNING id, type, payload, created_at, attempts, next_attempt_at, delivered_at
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	out := make([]local.EventRecord, len(ms))
+	out := make([]localstate.EventRecord, len(ms))
 	for i, m := range ms {
 		out[i] = m.toRecord()
 	}
@@ -434,13 +434,13 @@ SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND delivered
 }
 
 // Event returns webhook event id, or errs.ErrNotFound.
-func (s *PaymentsLocalStore) Event(ctx context.Context, id string) (local.EventRecord, error) {
+func (s *PaymentsLocalStore) Event(ctx context.Context, id string) (localstate.EventRecord, error) {
 	var m localEventModel
 	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return local.EventRecord{}, errs.ErrNotFound
+			return localstate.EventRecord{}, errs.ErrNotFound
 		}
-		return local.EventRecord{}, fmt.Errorf("get webhook event: %w", err)
+		return localstate.EventRecord{}, fmt.Errorf("get webhook event: %w", err)
 	}
 	return m.toRecord(), nil
 }

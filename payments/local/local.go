@@ -155,7 +155,7 @@ func (s *Simulator) CreateIntent(ctx context.Context, req payment.IntentRequest)
 		stored.Description != it.Description || !maps.Equal(stored.Metadata, it.Metadata)) {
 		return payment.Intent{}, fmt.Errorf("create intent: %w", payment.ErrIdempotencyConflict)
 	}
-	return stored.toIntent(), nil
+	return intentOf(stored), nil
 }
 
 // GetIntent returns the stored intent.
@@ -167,7 +167,7 @@ func (s *Simulator) GetIntent(ctx context.Context, intentID string) (payment.Int
 	if err != nil {
 		return payment.Intent{}, fmt.Errorf("get intent: %w", err)
 	}
-	return it.toIntent(), nil
+	return intentOf(it), nil
 }
 
 // Confirm pays intentID with a test card on behalf of the shopper holding
@@ -222,7 +222,7 @@ func (s *Simulator) Confirm(ctx context.Context, intentID, clientSecret, cardNum
 		// The event is queued already claimed by this call for its first
 		// attempt below; if this process dies first, the lease runs out
 		// and Run delivers it.
-		if ev, err = newEvent(typ, t, t.Add(s.lease), it.object()); err != nil {
+		if ev, err = newEvent(typ, t, t.Add(s.lease), intentObject(it)); err != nil {
 			return err
 		}
 		return s.store.InsertEvent(ctx, ev)
@@ -259,7 +259,7 @@ func (s *Simulator) CancelIntent(ctx context.Context, intentID string) (payment.
 		if err := s.store.UpdateIntent(ctx, it); err != nil {
 			return err
 		}
-		ev, err := newEvent(wire.TypeIntentCanceled, t, t, it.object())
+		ev, err := newEvent(wire.TypeIntentCanceled, t, t, intentObject(it))
 		if err != nil {
 			return err
 		}
@@ -269,7 +269,7 @@ func (s *Simulator) CancelIntent(ctx context.Context, intentID string) (payment.
 		return payment.Intent{}, fmt.Errorf("cancel intent: %w", err)
 	}
 	s.notify()
-	return it.toIntent(), nil
+	return intentOf(it), nil
 }
 
 // Refund returns money of a succeeded intent at once (refunds of the
@@ -342,14 +342,14 @@ func (s *Simulator) Refund(ctx context.Context, req payment.RefundRequest) (paym
 		if !created { // the key belongs to a refund of another intent
 			return sameRefund(stored, req)
 		}
-		ev, err := newEvent(wire.TypeRefundCreated, t, t, r.object())
+		ev, err := newEvent(wire.TypeRefundCreated, t, t, refundObject(r))
 		if err != nil {
 			return err
 		}
 		if err := s.store.InsertEvent(ctx, ev); err != nil {
 			return err
 		}
-		charge := it.charge(refunded + amount)
+		charge := chargeObject(it, refunded+amount)
 		if ev, err = newEvent(wire.TypeChargeRefunded, t, t, charge); err != nil {
 			return err
 		}
@@ -362,7 +362,7 @@ func (s *Simulator) Refund(ctx context.Context, req payment.RefundRequest) (paym
 	if queued {
 		s.notify()
 	}
-	return out.toRefund(), nil
+	return refundOf(out), nil
 }
 
 // sameRefund accepts a retry of r: same intent, same amount (or the zero
@@ -413,7 +413,7 @@ func (s *Simulator) Transfer(ctx context.Context, req payment.TransferRequest) (
 			}
 			return nil
 		}
-		ev, err := newEvent(wire.TypeTransferCreated, t, t, tr.object())
+		ev, err := newEvent(wire.TypeTransferCreated, t, t, transferObject(tr))
 		if err != nil {
 			return err
 		}
@@ -426,7 +426,7 @@ func (s *Simulator) Transfer(ctx context.Context, req payment.TransferRequest) (
 	if queued {
 		s.notify()
 	}
-	return out.toTransfer(), nil
+	return transferOf(out), nil
 }
 
 // ParseWebhook verifies a webhook signed with Config.WebhookSecret and maps
@@ -452,7 +452,7 @@ func cloneMeta(m map[string]string) map[string]string {
 	return out
 }
 
-func (it IntentRecord) toIntent() payment.Intent {
+func intentOf(it IntentRecord) payment.Intent {
 	return payment.Intent{
 		Provider:      payment.ProviderLocal,
 		ID:            it.ID,
@@ -467,7 +467,7 @@ func (it IntentRecord) toIntent() payment.Intent {
 	}
 }
 
-func (r RefundRecord) toRefund() payment.Refund {
+func refundOf(r RefundRecord) payment.Refund {
 	return payment.Refund{
 		Provider: payment.ProviderLocal,
 		ID:       r.ID,
@@ -480,7 +480,7 @@ func (r RefundRecord) toRefund() payment.Refund {
 	}
 }
 
-func (tr TransferRecord) toTransfer() payment.Transfer {
+func transferOf(tr TransferRecord) payment.Transfer {
 	return payment.Transfer{
 		Provider:    payment.ProviderLocal,
 		ID:          tr.ID,
@@ -492,8 +492,8 @@ func (tr TransferRecord) toTransfer() payment.Transfer {
 	}
 }
 
-// object is the intent as Stripe's payment_intent JSON.
-func (it IntentRecord) object() wire.PaymentIntent {
+// intentObject is the intent as Stripe's payment_intent JSON.
+func intentObject(it IntentRecord) wire.PaymentIntent {
 	pi := wire.PaymentIntent{
 		ID:                 it.ID,
 		Object:             "payment_intent",
@@ -523,8 +523,8 @@ func (it IntentRecord) object() wire.PaymentIntent {
 	return pi
 }
 
-// charge is the intent's charge after refunded minor units went back.
-func (it IntentRecord) charge(refunded int64) wire.Charge {
+// chargeObject is the intent's charge after refunded minor units went back.
+func chargeObject(it IntentRecord, refunded int64) wire.Charge {
 	return wire.Charge{
 		ID:             PrefixCharge + strings.TrimPrefix(it.ID, PrefixIntent),
 		Object:         "charge",
@@ -539,7 +539,7 @@ func (it IntentRecord) charge(refunded int64) wire.Charge {
 	}
 }
 
-func (r RefundRecord) object() wire.Refund {
+func refundObject(r RefundRecord) wire.Refund {
 	return wire.Refund{
 		ID:            r.ID,
 		Object:        "refund",
@@ -553,7 +553,7 @@ func (r RefundRecord) object() wire.Refund {
 	}
 }
 
-func (tr TransferRecord) object() wire.Transfer {
+func transferObject(tr TransferRecord) wire.Transfer {
 	return wire.Transfer{
 		ID:          tr.ID,
 		Object:      "transfer",
