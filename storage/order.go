@@ -234,10 +234,6 @@ func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, v
 	return co, nil
 }
 
-// loadCheckoutFast is LoadCheckout in one query (the stream, joined with
-// the pin, the variants and their line-up entries: one row per variant
-// found, or one row without), scanned without reflection: it is on the
-// path of every order.
 // checkoutQuery is one LoadCheckout waiting for its group.
 type checkoutQuery struct {
 	streamID, pinID string
@@ -275,6 +271,10 @@ func (s *OrderStore) loadCheckouts(ctx context.Context, qs []checkoutQuery) ([]c
 	return out, nil
 }
 
+// loadCheckoutFast is LoadCheckout in one query (the stream, joined with
+// the pin, the variants and their line-up entries: one row per variant
+// found, or one row without), scanned without reflection: it is on the
+// path of every order.
 func (s *OrderStore) loadCheckoutFast(ctx context.Context, streamID, pinID string, variantIDs []string) (order.Checkout, error) {
 	if variantIDs == nil {
 		variantIDs = []string{}
@@ -465,36 +465,17 @@ func (s *OrderStore) InsertOrders(ctx context.Context, os []order.Order) error {
 	// Column arrays and unnest: one statement of fixed shape, prepared once,
 	// however many orders (a multi-row VALUES is a new statement to parse
 	// and plan for every batch size, with 28 parameters per order).
-	n := len(os)
-	var (
-		ids, shoppers, streams, creators, statuses, currencies   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		pins, agencies, keys                                     = make([]*string, n), make([]*string, n), make([]*string, n)
-		totals, paid, refunded                                   = make([]int64, n), make([]int64, n), make([]int64, n)
-		shipName, shipLine1, shipCity, shipPostal, shipCountry   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		provider, intent, secret, failCode, failReason, closeWhy = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		expires, created, updated                                = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-		paidAt, closedAt                                         = make([]*time.Time, n), make([]*time.Time, n)
-		itOrder, itVariant, itProduct, itBrand                   []string
-		itPos, itBPS                                             []int32
-		itQty, itUnit                                            []int64
-		itFlash                                                  []bool
-	)
-	for i, o := range os {
+	var oc orderColumns
+	var ic itemColumns
+	for _, o := range os {
 		m, its := orderFromDomain(o)
-		ids[i], shoppers[i], streams[i], pins[i], creators[i], agencies[i] = m.ID, m.ShopperID, m.StreamID, m.PinID, m.CreatorID, m.AgencyID
-		statuses[i], currencies[i], totals[i], paid[i], refunded[i] = m.Status, m.Currency, m.TotalAmount, m.PaidAmount, m.RefundedAmount
-		shipName[i], shipLine1[i], shipCity[i], shipPostal[i], shipCountry[i] = m.ShipName, m.ShipLine1, m.ShipCity, m.ShipPostalCode, m.ShipCountry
-		provider[i], intent[i], secret[i] = m.PaymentProvider, m.PaymentIntentID, m.PaymentClientSecret
-		failCode[i], failReason[i], closeWhy[i], keys[i] = m.PaymentFailureCode, m.PaymentFailureReason, m.CloseReason, m.IdempotencyKey
-		expires[i], created[i], updated[i], paidAt[i], closedAt[i] = m.ExpiresAt, m.CreatedAt, m.UpdatedAt, m.PaidAt, m.ClosedAt
+		oc.add(m)
 		for _, it := range its {
-			itOrder, itPos, itVariant, itProduct = append(itOrder, it.OrderID), append(itPos, int32(it.Position)), append(itVariant, it.VariantID), append(itProduct, it.ProductID)
-			itBrand, itQty, itUnit = append(itBrand, it.BrandID), append(itQty, it.Quantity), append(itUnit, it.UnitAmount)
-			itBPS, itFlash = append(itBPS, int32(it.CommissionBPS)), append(itFlash, it.Flash)
+			ic.add(it)
 		}
 	}
 	err := s.inTx(ctx, func(ctx context.Context) error {
-		tx := conn(ctx, s.db).Statement.ConnPool
+		tx := rawConn(ctx, s.db)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, shopper_id, stream_id, pin_id, creator_id, agency_id,
 				status, currency, total_amount, paid_amount, refunded_amount, ship_name, ship_line1, ship_city,
 				ship_postal_code, ship_country, payment_provider, payment_intent_id, payment_client_secret,
@@ -504,16 +485,17 @@ func (s *OrderStore) InsertOrders(ctx context.Context, os []order.Order) error {
 				$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[],
 				$16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
 				$24::timestamptz[], $25::timestamptz[], $26::timestamptz[], $27::timestamptz[], $28::timestamptz[])`,
-			ids, shoppers, streams, pins, creators, agencies, statuses, currencies, totals, paid, refunded,
-			shipName, shipLine1, shipCity, shipPostal, shipCountry, provider, intent, secret, failCode, failReason,
-			closeWhy, keys, expires, created, updated, paidAt, closedAt); err != nil {
+			oc.id, oc.shopper, oc.stream, oc.pin, oc.creator, oc.agency, oc.status, oc.currency, oc.total, oc.paid,
+			oc.refunded, oc.shipName, oc.shipLine1, oc.shipCity, oc.shipPostal, oc.shipCountry, oc.provider, oc.intent,
+			oc.secret, oc.failCode, oc.failReason, oc.closeReason, oc.key, oc.expires, oc.created, oc.updated,
+			oc.paidAt, oc.closedAt); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, position, variant_id, product_id, brand_id,
 				quantity, unit_amount, commission_bps, flash)
 			SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
 				$8::int[], $9::bool[])`,
-			itOrder, itPos, itVariant, itProduct, itBrand, itQty, itUnit, itBPS, itFlash)
+			ic.order, ic.position, ic.variant, ic.product, ic.brand, ic.quantity, ic.unit, ic.bps, ic.flash)
 		return err
 	})
 	var pg *pgconn.PgError
@@ -524,6 +506,45 @@ func (s *OrderStore) InsertOrders(ctx context.Context, os []order.Order) error {
 		return order.ErrDuplicateOrder
 	}
 	return fmt.Errorf("insert orders: %w", err)
+}
+
+// orderColumns holds orders column by column, for unnest.
+type orderColumns struct {
+	id, shopper, stream, creator, status, currency              []string
+	pin, agency, key                                            []*string
+	total, paid, refunded                                       []int64
+	shipName, shipLine1, shipCity, shipPostal, shipCountry      []string
+	provider, intent, secret, failCode, failReason, closeReason []string
+	expires, created, updated                                   []time.Time
+	paidAt, closedAt                                            []*time.Time
+}
+
+func (c *orderColumns) add(m orderModel) {
+	c.id, c.shopper, c.stream = append(c.id, m.ID), append(c.shopper, m.ShopperID), append(c.stream, m.StreamID)
+	c.pin, c.creator, c.agency = append(c.pin, m.PinID), append(c.creator, m.CreatorID), append(c.agency, m.AgencyID)
+	c.status, c.currency = append(c.status, m.Status), append(c.currency, m.Currency)
+	c.total, c.paid, c.refunded = append(c.total, m.TotalAmount), append(c.paid, m.PaidAmount), append(c.refunded, m.RefundedAmount)
+	c.shipName, c.shipLine1, c.shipCity = append(c.shipName, m.ShipName), append(c.shipLine1, m.ShipLine1), append(c.shipCity, m.ShipCity)
+	c.shipPostal, c.shipCountry = append(c.shipPostal, m.ShipPostalCode), append(c.shipCountry, m.ShipCountry)
+	c.provider, c.intent, c.secret = append(c.provider, m.PaymentProvider), append(c.intent, m.PaymentIntentID), append(c.secret, m.PaymentClientSecret)
+	c.failCode, c.failReason = append(c.failCode, m.PaymentFailureCode), append(c.failReason, m.PaymentFailureReason)
+	c.closeReason, c.key = append(c.closeReason, m.CloseReason), append(c.key, m.IdempotencyKey)
+	c.expires, c.created, c.updated = append(c.expires, m.ExpiresAt), append(c.created, m.CreatedAt), append(c.updated, m.UpdatedAt)
+	c.paidAt, c.closedAt = append(c.paidAt, m.PaidAt), append(c.closedAt, m.ClosedAt)
+}
+
+// itemColumns holds order items column by column, for unnest.
+type itemColumns struct {
+	order, variant, product, brand []string
+	position, bps                  []int32
+	quantity, unit                 []int64
+	flash                          []bool
+}
+
+func (c *itemColumns) add(m orderItemModel) {
+	c.order, c.position, c.variant = append(c.order, m.OrderID), append(c.position, int32(m.Position)), append(c.variant, m.VariantID)
+	c.product, c.brand, c.quantity = append(c.product, m.ProductID), append(c.brand, m.BrandID), append(c.quantity, m.Quantity)
+	c.unit, c.bps, c.flash = append(c.unit, m.UnitAmount), append(c.bps, int32(m.CommissionBPS)), append(c.flash, m.Flash)
 }
 
 // pgUniqueViolation is Postgres's SQLSTATE for a duplicate key, which gorm
