@@ -34,6 +34,9 @@ type Options struct {
 	// Heartbeat is the interval of comment lines that keep proxies from
 	// closing idle connections.
 	Heartbeat time.Duration
+	// WriteTimeout is how long a viewer's connection may take nothing of
+	// what is written to it before the viewer is dropped (10 s).
+	WriteTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -42,6 +45,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.History <= 0 {
 		o.History = 512
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second

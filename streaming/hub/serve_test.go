@@ -438,3 +438,26 @@ func (s *stage) rawGet(t *testing.T) net.Conn {
 	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	return conn
 }
+
+// TestStalledViewerIsDropped: a viewer whose connection takes nothing is
+// dropped once WriteTimeout passes without progress, even on a stream that
+// publishes nothing more, while its backlog is still within Buffer.
+func TestStalledViewerIsDropped(t *testing.T) {
+	h := New(Options{Buffer: 1 << 10, WriteTimeout: 200 * time.Millisecond, Heartbeat: time.Hour})
+	s := newStage(t, h, servePaths[0], nil)
+	conn := s.rawGet(t) // never read
+	s.live(1)
+	big := strings.Repeat("x", 256<<10)
+	for i := range 40 { // 10 MiB: far more than the socket buffers hold
+		publish(t, h, Event{Seq: int64(i + 1), Type: "pin.added", Data: big})
+	}
+	waitViewers(t, h, "s", 0)
+	if n := onShards(h, "s"); n != 0 {
+		t.Fatalf("%d viewers still on shards", n)
+	}
+	// The connection was closed: reading drains what was sent, then ends.
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("the stalled viewer's connection did not end: %v", err)
+	}
+}

@@ -243,11 +243,11 @@ func (s *shard) flush(r *room, v *Viewer) bool {
 }
 
 // retrySlow flushes the backlogs of the viewers whose socket was full,
-// and drops those that have taken nothing for writeTimeout.
+// and drops those that have taken nothing for Options.WriteTimeout.
 func (s *shard) retrySlow() {
 	now := s.clock()
 	for v, r := range s.slow {
-		if s.flush(r, v) && len(v.backlog) > 0 && now-s.rooms[r].entries[v.slot].last > int64(writeTimeout) {
+		if s.flush(r, v) && len(v.backlog) > 0 && now-s.rooms[r].entries[v.slot].last > int64(s.hub.opts.WriteTimeout) {
 			s.drop(r, v)
 		}
 	}

@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// writeTimeout bounds one write to a viewer, so a stuck connection ends
-// instead of holding its goroutine forever.
-const writeTimeout = 10 * time.Second
-
 // Snapshot returns the current state of a stream as the first event a
 // viewer sees.
 type Snapshot func(ctx context.Context) (Event, error)
@@ -78,8 +74,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, streamID string, sna
 	// it costs a timer update, and this runs for every event of every viewer.
 	var deadline time.Time
 	write := func(frames ...[]byte) error {
-		if now := time.Now(); deadline.Sub(now) < writeTimeout/2 {
-			deadline = now.Add(writeTimeout)
+		if now := time.Now(); deadline.Sub(now) < h.opts.WriteTimeout/2 {
+			deadline = now.Add(h.opts.WriteTimeout)
 			_ = rc.SetWriteDeadline(deadline)
 		}
 		for _, f := range frames {
@@ -131,7 +127,7 @@ func (h *Hub) serveConn(v *Viewer, conn net.Conn, hdr http.Header, first [][]byt
 		b.Write(f)
 	}
 	write := func(frames ...[]byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = conn.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
 		for _, f := range frames {
 			if _, err := conn.Write(f); err != nil {
 				return err
