@@ -38,6 +38,7 @@ type flashResult struct {
 	p50, p99               time.Duration
 	soldOutP50, soldOutP99 time.Duration
 	replays                int
+	cpu                    string // where the CPU went, per request
 }
 
 // benchFlashSale sends many concurrent buyers at one flash pin through the
@@ -71,6 +72,9 @@ func benchFlashSale(ctx context.Context, args []string, stdout io.Writer) error 
 	for _, r := range results {
 		fmt.Fprintf(stdout, "%-6s %6d %8d %10.0f %10.0f %10s %10s %12s %12s %8d\n", r.mode, r.sold, r.soldOut, r.ordersPerSec, r.requestsPerSec,
 			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.soldOutP50.Round(10*time.Microsecond), r.soldOutP99.Round(10*time.Microsecond), r.replays)
+	}
+	for _, r := range results {
+		fmt.Fprintf(stdout, "%-6s %s\n", r.mode, r.cpu)
 	}
 	b, n := results[0], results[1]
 	fmt.Fprintf(stdout, "batch vs naive: %.1fx the orders/s, p99 %.1fx lower\n", b.ordersPerSec/max(n.ordersPerSec, 1), float64(n.p99)/float64(max(b.p99, 1)))
@@ -182,10 +186,12 @@ func runFlashSale(ctx context.Context, mode string, o flashOptions, stdout io.Wr
 			}
 		}()
 	}
+	before := sampleCPU(srv)
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	res.wall = time.Since(t0)
+	res.cpu = before.perRequest(sampleCPU(srv), o.buyers+retries)
 
 	var lat, soldOutLat []time.Duration
 	ids := map[string]bool{}
