@@ -154,14 +154,20 @@ func TestRepublishedEventIsAppliedOnce(t *testing.T) {
 	if !sameSet(subjects, want) {
 		t.Fatalf("effects for %v, want one for each of %v", subjects, want)
 	}
-	for name, want := range map[string]float64{
+	wantCounters(t, reg, "settle", map[string]float64{
 		"daihuo_events_consumed_total":         5,
 		"daihuo_events_duplicate_total":        5,
 		"daihuo_consumer_handler_errors_total": 2,
 		"daihuo_events_poison_total":           0,
-	} {
-		if got := metricValue(t, reg, name, "group", "settle"); got != want {
-			t.Errorf("%s = %v, want %v", name, got, want)
+	})
+}
+
+// wantCounters checks a consumer group's counters.
+func wantCounters(t *testing.T, reg *prometheus.Registry, group string, want map[string]float64) {
+	t.Helper()
+	for name, w := range want {
+		if got := metricValue(t, reg, name, "group", group); got != w {
+			t.Errorf("%s = %v, want %v", name, got, w)
 		}
 	}
 }
@@ -314,15 +320,11 @@ func TestConsumerAppliesWaitingEventsInSharedTransactions(t *testing.T) {
 	if txs >= n/2 {
 		t.Errorf("%d events applied in %d transactions; want them batched", n, txs)
 	}
-	for name, want := range map[string]float64{
+	wantCounters(t, reg, "batched", map[string]float64{
 		"daihuo_events_consumed_total":  n,
 		"daihuo_events_duplicate_total": 1,
 		"daihuo_events_poison_total":    1,
-	} {
-		if got := metricValue(t, reg, name, "group", "batched"); got != want {
-			t.Errorf("%s = %v, want %v", name, got, want)
-		}
-	}
+	})
 }
 
 // TestConsumerPassesOverOtherTypes: with Types set, the handler sees only
