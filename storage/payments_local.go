@@ -218,8 +218,9 @@ func (s *PaymentsLocalStore) InsertIntent(ctx context.Context, it localstate.Int
 		if err != nil {
 			return localstate.IntentRecord{}, false, err
 		}
-		if inserted {
-			return m.toRecord(), true, nil
+		if inserted { // stored as given: no need to read the metadata back
+			it.CreatedAt, it.UpdatedAt = m.CreatedAt, m.UpdatedAt
+			return it, true, nil
 		}
 	}
 	res := s.conn(ctx).Clauses(onKeyConflictDoNothing()).Create(&m)
