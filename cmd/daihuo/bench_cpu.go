@@ -42,12 +42,14 @@ func sampleCPU(s *benchServer) cpuSample {
 	return c
 }
 
-// perRequest describes where the CPU between two samples went, per request.
-func (c cpuSample) perRequest(later cpuSample, requests int) string {
-	per := func(a, b time.Duration) time.Duration { return (b - a) / time.Duration(max(requests, 1)) }
-	return fmt.Sprintf("CPU per request: server %s, postgres %s, load generator %s; the whole machine %s",
-		per(c.server, later.server).Round(time.Microsecond), per(c.postgres, later.postgres).Round(time.Microsecond),
-		per(c.self, later.self).Round(time.Microsecond), per(c.machine, later.machine).Round(time.Microsecond))
+// per describes where the CPU between two samples went, per unit of work
+// (what: "request", "delivery").
+func (c cpuSample) per(later cpuSample, n int, what string) string {
+	each := func(a, b time.Duration) time.Duration { return (b - a) / time.Duration(max(n, 1)) }
+	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Nanosecond) }
+	return fmt.Sprintf("CPU per %s: server %s, postgres %s, load generator %s; the whole machine %s", what,
+		round(each(c.server, later.server)), round(each(c.postgres, later.postgres)),
+		round(each(c.self, later.self)), round(each(c.machine, later.machine)))
 }
 
 // procCPU is the user and system time of a process, with that of its

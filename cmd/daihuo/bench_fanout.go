@@ -31,6 +31,7 @@ type fanoutResult struct {
 	perSecond     float64
 	bytesPerConn  float64
 	missing       int
+	cpu           string // where the CPU went, per delivery
 }
 
 // benchFanout connects many SSE viewers to a real `daihuo serve` (private
@@ -83,6 +84,9 @@ func benchFanout(ctx context.Context, args []string, stdout io.Writer) error {
 			r.max.Round(10*time.Microsecond), r.perSecond, r.bytesPerConn, r.missing)
 	}
 	hub, naive := results[0], results[1]
+	for _, r := range results {
+		fmt.Fprintf(stdout, "%-6s %s\n", r.mode, r.cpu)
+	}
 	fmt.Fprintf(stdout, "hub vs naive: p99 %.1fx lower, %.1fx the events/s\n", float64(naive.p99)/float64(max(hub.p99, 1)), hub.perSecond/max(naive.perSecond, 1))
 	if hub.missing > 0 {
 		return fmt.Errorf("hub: %d pin events never reached their viewer", hub.missing)
@@ -128,6 +132,7 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 	fmt.Fprintf(stdout, "%s: %d viewers connected; server RSS %d MiB → %d MiB\n", mode, o.viewers, rssBefore>>20, rssAfter>>20)
 
 	// Pin, one after another.
+	before := sampleCPU(srv)
 	sent := map[string]time.Time{}
 	for i := range o.pins {
 		t0 := time.Now()
@@ -144,6 +149,7 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 		time.Sleep(20 * time.Millisecond)
 	}
 	arrivals := viewers.stop()
+	after := sampleCPU(srv)
 
 	var lat []time.Duration
 	lastOf := map[string]time.Time{} // per pin: when its last viewer got it
@@ -174,6 +180,7 @@ func runFanout(ctx context.Context, mode string, o fanoutOptions, stdout io.Writ
 		busy += last.Sub(sent[pin])
 	}
 	res.perSecond = float64(len(lat)) / busy.Seconds()
+	res.cpu = before.per(after, len(lat), "delivery")
 	return res, nil
 }
 

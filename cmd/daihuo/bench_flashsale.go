@@ -191,7 +191,7 @@ func runFlashSale(ctx context.Context, mode string, o flashOptions, stdout io.Wr
 	close(start)
 	wg.Wait()
 	res.wall = time.Since(t0)
-	res.cpu = before.perRequest(sampleCPU(srv), o.buyers+retries)
+	res.cpu = before.per(sampleCPU(srv), o.buyers+retries, "request")
 
 	var lat, soldOutLat []time.Duration
 	ids := map[string]bool{}
