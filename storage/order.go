@@ -439,21 +439,7 @@ func (s *OrderStore) FindByIdempotencyKey(ctx context.Context, shopperID, key st
 // InsertOrder inserts the order and its items; a taken idempotency key
 // answers order.ErrDuplicateOrder.
 func (s *OrderStore) InsertOrder(ctx context.Context, o order.Order) error {
-	m, items := orderFromDomain(o)
-	err := s.inTx(ctx, func(ctx context.Context) error {
-		tx := conn(ctx, s.db)
-		if err := tx.Create(&m).Error; err != nil {
-			return err
-		}
-		return tx.Create(&items).Error
-	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, gorm.ErrDuplicatedKey) && o.IdempotencyKey != "":
-		return order.ErrDuplicateOrder
-	}
-	return fmt.Errorf("insert order: %w", err)
+	return s.InsertOrders(ctx, []order.Order{o})
 }
 
 // InsertOrders inserts orders and their items with one statement per table;
@@ -502,7 +488,7 @@ func (s *OrderStore) InsertOrders(ctx context.Context, os []order.Order) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &pg) && pg.Code == pgUniqueViolation:
+	case errors.As(err, &pg) && pg.Code == pgUniqueViolation && pg.ConstraintName == "orders_idempotency_key":
 		return order.ErrDuplicateOrder
 	}
 	return fmt.Errorf("insert orders: %w", err)

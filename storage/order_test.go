@@ -1087,4 +1087,11 @@ func TestInsertOrdersRoundTrip(t *testing.T) {
 	if _, err := w.store.GetOrder(ctx, again.ID); !errors.Is(err, errs.ErrNotFound) {
 		t.Fatalf("the refused order exists: %v", err)
 	}
+	// Another unique rule broken (an intent paying two orders) is not a
+	// duplicate order: the caller must not look for one by key.
+	twin := bare
+	twin.ID, twin.IdempotencyKey = id.New(order.PrefixOrder, w.clock.Now()), "key-2"
+	if err := w.store.InsertOrder(ctx, twin); err == nil || errors.Is(err, order.ErrDuplicateOrder) {
+		t.Fatalf("an order with a taken intent: err = %v, want an error other than ErrDuplicateOrder", err)
+	}
 }
