@@ -17,8 +17,8 @@ run: build ## start the whole service with demo data on embedded defaults
 build: ## build the daihuo binary into .bin/
 	$(GO) build -o $(BIN) ./cmd/daihuo
 
-test: deps ## run every test: unit, storage, api, streaming, fuzz smoke
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: deps ## run every test, under the race detector: unit, storage, api, streaming, browser, fuzz smoke
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
 fuzz: ## run each fuzz target for $(FUZZTIME)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what daihuo needs beyond Go, when it is missing: for `run`, the
-# PostgreSQL 15 server binaries; for `test`, also chromium and playwright-core
-# for the browser tests. Idempotent and quiet when all is there.
+# PostgreSQL 15 server binaries; for `test`, also gcc (the race detector) and
+# chromium and playwright-core for the browser tests. Idempotent and quiet
+# when all is there.
 set -euo pipefail
 
 what=${1:-test}
@@ -30,6 +31,12 @@ if [ ! -x "$PG_BIN/pg_ctl" ]; then
 fi
 
 [ "$what" = test ] || exit 0
+
+# The tests run under the race detector, which needs cgo and so a C compiler.
+if ! command -v gcc >/dev/null; then
+	echo "deps: installing gcc (for go test -race)" >&2
+	apt_install gcc libc6-dev
+fi
 
 # The browser tests drive Debian's chromium with playwright-core from npm.
 if [ ! -x /usr/bin/chromium ]; then
