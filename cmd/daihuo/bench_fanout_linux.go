@@ -141,11 +141,13 @@ func dialViewer(ctx context.Context, server *syscall.SockaddrInet4, src [4]byte,
 		err = syscall.Bind(fd, &syscall.SockaddrInet4{Addr: src})
 	}
 	if err == nil {
-		err = syscall.Connect(fd, server)
+		err = connectViewer(fd, server)
 	}
 	for b := request; err == nil && len(b) > 0; {
 		var n int
-		n, err = syscall.Write(fd, b)
+		if n, err = syscall.Write(fd, b); err == syscall.EINTR {
+			err = nil // a signal (the Go scheduler's preemption) cut the call short
+		}
 		b = b[max(n, 0):]
 	}
 	if err == nil {
@@ -156,6 +158,26 @@ func dialViewer(ctx context.Context, server *syscall.SockaddrInet4, src [4]byte,
 		return -1, fmt.Errorf("dial from %v: %w", netip.AddrFrom4(src), err)
 	}
 	return fd, nil
+}
+
+// connectViewer connects the blocking socket fd. A connect cut short by a
+// signal (Go preempts goroutines with SIGURG) goes on in the kernel: ask
+// again until it says the socket is connected.
+func connectViewer(fd int, server *syscall.SockaddrInet4) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		switch err := syscall.Connect(fd, server); err {
+		case nil, syscall.EISCONN:
+			return nil
+		case syscall.EINTR, syscall.EALREADY, syscall.EINPROGRESS:
+			if time.Now().After(deadline) {
+				return fmt.Errorf("connect: %w", syscall.ETIMEDOUT)
+			}
+			time.Sleep(100 * time.Microsecond)
+		default:
+			return err
+		}
+	}
 }
 
 // epollET is EPOLLET as the uint32 of EpollEvent.Events.
