@@ -235,3 +235,19 @@ func freeLoopbackPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// jsonStringBytes returns the string value that follows key (such as
+// `"id":"`) in a line of JSON, or nil: the first one, found without
+// decoding, as a load generator's check should be.
+func jsonStringBytes(line, key []byte) []byte {
+	i := bytes.Index(line, key)
+	if i < 0 {
+		return nil
+	}
+	s := line[i+len(key):]
+	j := bytes.IndexByte(s, '"')
+	if j < 0 {
+		return nil
+	}
+	return s[:j]
+}

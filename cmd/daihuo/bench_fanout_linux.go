@@ -313,20 +313,6 @@ func (v *fanoutViewers) feed(r *benchReader, c *benchConn, b []byte, now time.Ti
 	return true
 }
 
-// jsonStringBytes returns the string value following key in a JSON line.
-func jsonStringBytes(line, key []byte) []byte {
-	i := bytes.Index(line, key)
-	if i < 0 {
-		return nil
-	}
-	s := line[i+len(key):]
-	j := bytes.IndexByte(s, '"')
-	if j < 0 {
-		return nil
-	}
-	return s[:j]
-}
-
 // complete is how many viewers have had every pin.
 func (v *fanoutViewers) complete() int { return int(v.done.Load()) }
 

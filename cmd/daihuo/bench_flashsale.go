@@ -393,19 +393,9 @@ const replayedHeaderName = "Idempotent-Replayed"
 
 // jsonField returns the string value of the first "name" key in a JSON
 // document, or "": an order's own id comes first in its body, and a
-// problem has one code. Cheap, as a load generator's check should be.
+// problem has one code.
 func jsonField(doc []byte, name string) string {
-	k := `"` + name + `":"`
-	i := bytes.Index(doc, []byte(k))
-	if i < 0 {
-		return ""
-	}
-	v := doc[i+len(k):]
-	end := bytes.IndexByte(v, '"')
-	if end < 0 {
-		return ""
-	}
-	return string(v[:end])
+	return string(jsonStringBytes(doc, []byte(`"`+name+`":"`)))
 }
 
 // warm opens every connection of the pool.
