@@ -180,7 +180,7 @@ func (s *server) listProducts(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.catalog.ListProducts(c.Request.Context(), principal(c), catalog.Page{Limit: pg.Limit, Cursor: pg.Cursor})
+	res, err := s.catalog.ListProducts(c.Request.Context(), principal(c), pg)
 	if err != nil {
 		return err
 	}

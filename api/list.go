@@ -7,31 +7,22 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/page"
 )
 
-// The list convention of the contract: ?limit= (1–100, default 20), ?cursor=.
-const (
-	defaultLimit   = 20
-	maxLimit       = 100
-	maxCursorBytes = 512
-)
-
-// page is the ?limit= and ?cursor= of a list request. An empty Cursor asks
-// for the first page; what a cursor means is the store's business.
-type page struct {
-	Limit  int
-	Cursor string
-}
+// The list convention of the contract: ?limit= (1–page.MaxLimit, default
+// page.DefaultLimit), ?cursor=, at most maxCursorBytes long.
+const maxCursorBytes = 512
 
 // pageQuery reads ?limit= and ?cursor=, reporting every bad one at once.
-func pageQuery(c *gin.Context) (page, error) {
+func pageQuery(c *gin.Context) (page.Request, error) {
 	q := c.Request.URL.Query()
-	p := page{Limit: defaultLimit}
+	p := page.Request{Limit: page.DefaultLimit}
 	var v errs.Validator
 	if ls, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(ls[0])
 		if v.Check(len(ls) == 1, "limit", "must be given once") &&
-			v.Check(err == nil && n >= 1 && n <= maxLimit, "limit", "must be an integer from 1 to %d", maxLimit) {
+			v.Check(err == nil && n >= 1 && n <= page.MaxLimit, "limit", "must be an integer from 1 to %d", page.MaxLimit) {
 			p.Limit = n
 		}
 	}

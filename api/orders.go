@@ -229,7 +229,7 @@ func (s *server) listOrders(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.orders.ListOrders(c.Request.Context(), principal(c), order.Page{Limit: pg.Limit, Cursor: pg.Cursor})
+	res, err := s.orders.ListOrders(c.Request.Context(), principal(c), pg)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/page"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/migrations"
 	"github.com/daihuo/daihuo/storage"
@@ -301,12 +302,12 @@ func TestCatalogListProductsPages(t *testing.T) {
 	for _, limit := range []int{1, 5, 23, 100} {
 		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
 			var got []string
-			page := catalog.Page{Limit: limit}
+			req := catalog.Page{Limit: limit}
 			for pages := 0; ; pages++ {
 				if pages > 30 {
 					t.Fatal("pagination does not end")
 				}
-				pg, err := e.catalog.ListProducts(ctx, b1, page)
+				pg, err := e.catalog.ListProducts(ctx, b1, req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -322,7 +323,7 @@ func TestCatalogListProductsPages(t *testing.T) {
 				if pg.NextCursor == "" {
 					break
 				}
-				page.Cursor = pg.NextCursor
+				req.Cursor = pg.NextCursor
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("listed %d products %v\nwant %d %v", len(got), got, len(want), want)
@@ -335,7 +336,7 @@ func TestCatalogListProductsPages(t *testing.T) {
 		t.Fatalf("admin list: %d items, next %q, %v", len(all.Items), all.NextCursor, err)
 	}
 	def, err := e.catalog.ListProducts(ctx, b1, catalog.Page{})
-	if err != nil || len(def.Items) != catalog.DefaultPageLimit || def.NextCursor == "" {
+	if err != nil || len(def.Items) != page.DefaultLimit || def.NextCursor == "" {
 		t.Fatalf("default page: %d items, next %q, %v", len(def.Items), def.NextCursor, err)
 	}
 	empty, err := e.catalog.ListProducts(ctx, e.brand(t, "B3"), catalog.Page{})

@@ -183,25 +183,3 @@ func TestStockChangeValidate(t *testing.T) {
 		}
 	}
 }
-
-func TestPageLimit(t *testing.T) {
-	tests := []struct {
-		name string
-		page Page
-		want int
-		errs []string
-	}{
-		{"default", Page{}, DefaultPageLimit, nil},
-		{"one", Page{Limit: 1}, 1, nil},
-		{"max", Page{Limit: MaxPageLimit}, MaxPageLimit, nil},
-		{"over", Page{Limit: MaxPageLimit + 1}, 0, []string{"limit"}},
-		{"negative", Page{Limit: -1}, 0, []string{"limit"}},
-		{"garbage cursor", Page{Cursor: "abc"}, 0, []string{"cursor"}},
-	}
-	for _, tt := range tests {
-		got, err := tt.page.limit()
-		if got != tt.want || !reflect.DeepEqual(fields(err), tt.errs) {
-			t.Errorf("%s: limit() = %d, %v; want %d, %v", tt.name, got, err, tt.want, tt.errs)
-		}
-	}
-}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/page"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
@@ -36,18 +37,8 @@ type Store interface {
 	AddStock(ctx context.Context, brandID, variantID string, delta int64) (int64, error)
 }
 
-// Page asks for one page of a list: at most Limit items (1–MaxPageLimit, 0
-// means DefaultPageLimit) after the Cursor of the previous page.
-type Page struct {
-	Limit  int
-	Cursor string
-}
-
-// Paging limits.
-const (
-	DefaultPageLimit = 20
-	MaxPageLimit     = 100
-)
+// Page asks for one page of products (see page.Request).
+type Page = page.Request
 
 // ProductPage is one page of products and the cursor of the next page, empty
 // on the last page.
@@ -145,7 +136,7 @@ func (s *Service) GetVariant(ctx context.Context, _ party.Principal, variantID s
 
 // ListProducts returns one page of products, newest first: a brand sees its
 // own, an admin every brand's; other roles are forbidden.
-func (s *Service) ListProducts(ctx context.Context, p party.Principal, page Page) (ProductPage, error) {
+func (s *Service) ListProducts(ctx context.Context, p party.Principal, pg Page) (ProductPage, error) {
 	var brandID string
 	if !p.IsAdmin() {
 		var err error
@@ -153,34 +144,16 @@ func (s *Service) ListProducts(ctx context.Context, p party.Principal, page Page
 			return ProductPage{}, err
 		}
 	}
-	limit, err := page.limit()
+	limit, err := pg.Check(PrefixProduct)
 	if err != nil {
 		return ProductPage{}, err
 	}
-	items, err := s.store.ListProducts(ctx, brandID, page.Cursor, limit+1)
+	items, err := s.store.ListProducts(ctx, brandID, pg.Cursor, limit+1)
 	if err != nil {
 		return ProductPage{}, fmt.Errorf("list products: %w", err)
 	}
-	var next string
-	if len(items) > limit {
-		items = items[:limit]
-		next = items[limit-1].ID
-	}
+	items, next := page.Cut(items, limit, func(p Product) string { return p.ID })
 	return ProductPage{Items: items, NextCursor: next}, nil
-}
-
-// limit validates the page and returns its effective limit.
-func (p Page) limit() (int, error) {
-	var v errs.Validator
-	v.Check(p.Limit >= 0 && p.Limit <= MaxPageLimit, "limit", "must be between 1 and %d", MaxPageLimit)
-	v.Check(p.Cursor == "" || id.Valid(PrefixProduct, p.Cursor), "cursor", "is not a cursor of this list")
-	if err := v.Err(); err != nil {
-		return 0, err
-	}
-	if p.Limit == 0 {
-		return DefaultPageLimit, nil
-	}
-	return p.Limit, nil
 }
 
 // UpdateProduct changes the title, description or image of one of the

@@ -16,6 +16,7 @@ import (
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/page"
 	"github.com/daihuo/daihuo/domain/party"
 )
 
@@ -290,9 +291,9 @@ func rank(order map[string]int, p catalog.Product) int {
 // allProducts pages through every product of the brand p acts for.
 func allProducts(ctx context.Context, cat *catalog.Service, p party.Principal) ([]catalog.Product, error) {
 	var out []catalog.Product
-	page := catalog.Page{Limit: catalog.MaxPageLimit}
+	req := catalog.Page{Limit: page.MaxLimit}
 	for {
-		pg, err := cat.ListProducts(ctx, p, page)
+		pg, err := cat.ListProducts(ctx, p, req)
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +301,7 @@ func allProducts(ctx context.Context, cat *catalog.Service, p party.Principal) (
 		if pg.NextCursor == "" {
 			return out, nil
 		}
-		page.Cursor = pg.NextCursor
+		req.Cursor = pg.NextCursor
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/daihuo/daihuo/domain/id"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
+	"github.com/daihuo/daihuo/domain/page"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/domain/payment"
 )
@@ -380,18 +381,8 @@ func (s *Service) GetOrder(ctx context.Context, p party.Principal, orderID strin
 	return v, nil
 }
 
-// Page asks for one page of a list: at most Limit items (1–MaxPageLimit, 0
-// means DefaultPageLimit) after the Cursor of the previous page.
-type Page struct {
-	Limit  int
-	Cursor string
-}
-
-// Paging limits.
-const (
-	DefaultPageLimit = 20
-	MaxPageLimit     = 100
-)
+// Page asks for one page of orders (see page.Request).
+type Page = page.Request
 
 // OrderPage is one page of orders and the cursor of the next page, empty on
 // the last page.
@@ -403,7 +394,7 @@ type OrderPage struct {
 // ListOrders returns one page of orders, newest first, each as p may see
 // it: a shopper its own, a brand those with its items, an admin all; other
 // roles are forbidden.
-func (s *Service) ListOrders(ctx context.Context, p party.Principal, page Page) (OrderPage, error) {
+func (s *Service) ListOrders(ctx context.Context, p party.Principal, pg Page) (OrderPage, error) {
 	var f ListFilter
 	switch {
 	case p.Role == party.RoleShopper && p.PartyID != "":
@@ -414,25 +405,15 @@ func (s *Service) ListOrders(ctx context.Context, p party.Principal, page Page) 
 	default:
 		return OrderPage{}, errs.ErrForbidden
 	}
-	var v errs.Validator
-	v.Check(page.Limit >= 0 && page.Limit <= MaxPageLimit, "limit", "must be between 1 and %d", MaxPageLimit)
-	v.Check(page.Cursor == "" || id.Valid(PrefixOrder, page.Cursor), "cursor", "is not a cursor of this list")
-	if err := v.Err(); err != nil {
+	limit, err := pg.Check(PrefixOrder)
+	if err != nil {
 		return OrderPage{}, err
 	}
-	limit := page.Limit
-	if limit == 0 {
-		limit = DefaultPageLimit
-	}
-	items, err := s.store.ListOrders(ctx, f, page.Cursor, limit+1)
+	items, err := s.store.ListOrders(ctx, f, pg.Cursor, limit+1)
 	if err != nil {
 		return OrderPage{}, fmt.Errorf("list orders: %w", err)
 	}
-	var next string
-	if len(items) > limit {
-		items = items[:limit]
-		next = items[limit-1].ID
-	}
+	items, next := page.Cut(items, limit, func(o Order) string { return o.ID })
 	for i := range items {
 		items[i], _ = items[i].ViewFor(p)
 	}
