@@ -222,10 +222,8 @@ func (s *Simulator) Confirm(ctx context.Context, intentID, clientSecret, cardNum
 		// The event is queued already claimed by this call for its first
 		// attempt below; if this process dies first, the lease runs out
 		// and Run delivers it.
-		if ev, err = newEvent(typ, t, t.Add(s.lease), intentObject(it)); err != nil {
-			return err
-		}
-		return s.store.InsertEvent(ctx, ev)
+		ev, err = s.queueEvent(ctx, typ, t, t.Add(s.lease), intentObject(it))
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("confirm intent: %w", err)
@@ -259,11 +257,8 @@ func (s *Simulator) CancelIntent(ctx context.Context, intentID string) (payment.
 		if err := s.store.UpdateIntent(ctx, it); err != nil {
 			return err
 		}
-		ev, err := newEvent(wire.TypeIntentCanceled, t, t, intentObject(it))
-		if err != nil {
-			return err
-		}
-		return s.store.InsertEvent(ctx, ev)
+		_, err = s.queueEvent(ctx, wire.TypeIntentCanceled, t, t, intentObject(it))
+		return err
 	})
 	if err != nil {
 		return payment.Intent{}, fmt.Errorf("cancel intent: %w", err)
@@ -342,19 +337,12 @@ func (s *Simulator) Refund(ctx context.Context, req payment.RefundRequest) (paym
 		if !created { // the key belongs to a refund of another intent
 			return sameRefund(stored, req)
 		}
-		ev, err := newEvent(wire.TypeRefundCreated, t, t, refundObject(r))
-		if err != nil {
-			return err
-		}
-		if err := s.store.InsertEvent(ctx, ev); err != nil {
-			return err
-		}
-		charge := chargeObject(it, refunded+amount)
-		if ev, err = newEvent(wire.TypeChargeRefunded, t, t, charge); err != nil {
+		if _, err := s.queueEvent(ctx, wire.TypeRefundCreated, t, t, refundObject(r)); err != nil {
 			return err
 		}
 		queued = true
-		return s.store.InsertEvent(ctx, ev)
+		_, err = s.queueEvent(ctx, wire.TypeChargeRefunded, t, t, chargeObject(it, refunded+amount))
+		return err
 	})
 	if err != nil {
 		return payment.Refund{}, fmt.Errorf("refund: %w", err)
@@ -413,12 +401,9 @@ func (s *Simulator) Transfer(ctx context.Context, req payment.TransferRequest) (
 			}
 			return nil
 		}
-		ev, err := newEvent(wire.TypeTransferCreated, t, t, transferObject(tr))
-		if err != nil {
-			return err
-		}
 		queued = true
-		return s.store.InsertEvent(ctx, ev)
+		_, err = s.queueEvent(ctx, wire.TypeTransferCreated, t, t, transferObject(tr))
+		return err
 	})
 	if err != nil {
 		return payment.Transfer{}, fmt.Errorf("transfer: %w", err)
@@ -435,15 +420,16 @@ func (s *Simulator) ParseWebhook(payload []byte, signatureHeader string) (paymen
 	return wire.Parse(payment.ProviderLocal, payload, signatureHeader, s.cfg.WebhookSecret)
 }
 
-// newEvent returns a queued event of type typ about object, created at t and
-// due at due.
-func newEvent(typ string, t, due time.Time, object any) (EventRecord, error) {
+// queueEvent stores a webhook event of type typ about object, created at t
+// and due at due, in the transaction of ctx, and returns it.
+func (s *Simulator) queueEvent(ctx context.Context, typ string, t, due time.Time, object any) (EventRecord, error) {
 	evID := id.New(PrefixEvent, t)
 	payload, err := wire.NewEvent(evID, typ, t, object)
 	if err != nil {
 		return EventRecord{}, err
 	}
-	return EventRecord{ID: evID, Type: typ, Payload: payload, CreatedAt: t, NextAttemptAt: due}, nil
+	ev := EventRecord{ID: evID, Type: typ, Payload: payload, CreatedAt: t, NextAttemptAt: due}
+	return ev, s.store.InsertEvent(ctx, ev)
 }
 
 func cloneMeta(m map[string]string) map[string]string {
