@@ -900,9 +900,10 @@ func TestReserverReleasesWhatAbandonedWaitersWon(t *testing.T) {
 	})
 }
 
+// waitFor polls cond until it holds or statsWait passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(statsWait)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

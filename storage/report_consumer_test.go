@@ -16,26 +16,19 @@ import (
 	"github.com/daihuo/daihuo/streaming"
 )
 
-// statsWait bounds every wait of the consumer test; it is never a timing assertion.
+// statsWait bounds every wait of these tests; it is never a timing assertion.
 const statsWait = 20 * time.Second
 
-// statsEventually polls cond until it holds or statsWait passes.
+// statsEventually is waitFor for a condition that can fail.
 func statsEventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(statsWait)
-	for {
+	waitFor(t, what, func() bool {
 		ok, err := cond()
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ok
+	})
 }
 
 // statsMetric returns the value of the metric name of group and whether it exists.
