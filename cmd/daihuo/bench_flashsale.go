@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,14 +54,19 @@ func benchFlashSale(ctx context.Context, args []string, stdout io.Writer) error 
 	fs.IntVar(&o.quantity, "quantity", 1_000, "units of the flash sale")
 	fs.Float64Var(&o.retry, "retry", 0.2, "share of requests sent again with the same Idempotency-Key")
 	fs.IntVar(&o.conns, "conns", 512, "HTTP connections the buyers share")
+	modes := fs.String("modes", "batch,naive", "reservers to run, comma-separated: batch, naive (both to compare them)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	runs, err := benchModes(*modes)
+	if err != nil {
 		return err
 	}
 	if err := raiseFileLimit(uint64(o.conns)*2 + 4096); err != nil {
 		return err
 	}
 	var results []flashResult
-	for _, mode := range []string{"batch", "naive"} {
+	for _, mode := range runs {
 		r, err := runFlashSale(ctx, mode, o, stdout)
 		if err != nil {
 			return fmt.Errorf("%s run: %w", mode, err)
@@ -76,9 +82,28 @@ func benchFlashSale(ctx context.Context, args []string, stdout io.Writer) error 
 	for _, r := range results {
 		fmt.Fprintf(stdout, "%-6s %s\n", r.mode, r.cpu)
 	}
+	if len(results) < 2 {
+		return nil
+	}
 	b, n := results[0], results[1]
 	fmt.Fprintf(stdout, "batch vs naive: %.1fx the orders/s, p99 %.1fx lower\n", b.ordersPerSec/max(n.ordersPerSec, 1), float64(n.p99)/float64(max(b.p99, 1)))
 	return nil
+}
+
+// benchModes reads --modes: batch and naive, each at most once, batch first.
+func benchModes(list string) ([]string, error) {
+	var runs []string
+	for _, mode := range []string{"batch", "naive"} {
+		if slices.Contains(strings.Split(list, ","), mode) {
+			runs = append(runs, mode)
+		}
+	}
+	for m := range strings.SplitSeq(list, ",") {
+		if m != "batch" && m != "naive" {
+			return nil, fmt.Errorf("--modes: unknown reserver %q (want batch, naive)", m)
+		}
+	}
+	return runs, nil
 }
 
 type orderAnswer struct {
