@@ -6,22 +6,27 @@ import (
 	"testing"
 
 	"github.com/daihuo/daihuo/domain/demo"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/storage"
 )
 
 func TestDemoSeedIsIdempotent(t *testing.T) {
 	e := newPCEnv(t)
 	ctx := context.Background()
-	first, err := demo.Seed(ctx, e.tx, e.parties, e.catalog)
+	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
+	svc := demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+	first, err := demo.Seed(ctx, e.tx, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tables := []string{"brands", "agencies", "creators", "shoppers", "products", "variants"}
+	tables := []string{"brands", "agencies", "creators", "shoppers", "products", "variants", "streams", "lineup_items", "pins"}
 	counts := map[string]int64{}
 	for _, table := range tables {
 		counts[table] = e.count(t, table)
 	}
-	if counts["brands"] != 2 || counts["agencies"] != 1 || counts["creators"] != 2 || counts["shoppers"] != 1 || counts["products"] != 10 {
+	if counts["brands"] != 2 || counts["agencies"] != 1 || counts["creators"] != 2 || counts["shoppers"] != 1 || counts["products"] != 10 ||
+		counts["streams"] != 1 || counts["lineup_items"] != 5 || counts["pins"] != 1 {
 		t.Fatalf("after one seed: %v", counts)
 	}
 	currencies := map[string]bool{}
@@ -40,7 +45,7 @@ func TestDemoSeedIsIdempotent(t *testing.T) {
 		t.Fatalf("currencies %v, want EUR and JPY", currencies)
 	}
 
-	second, err := demo.Seed(ctx, e.tx, e.parties, e.catalog)
+	second, err := demo.Seed(ctx, e.tx, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +59,9 @@ func TestDemoSeedIsIdempotent(t *testing.T) {
 	}
 	if len(second.Brands[1].Products) != len(first.Brands[1].Products) {
 		t.Fatal("the second seed returned other products")
+	}
+	if second.Show.Stream.ID != first.Show.Stream.ID || second.Show.Flash.ID != first.Show.Flash.ID {
+		t.Fatalf("the second seed made another show: %s/%s, first %s/%s", second.Show.Stream.ID, second.Show.Flash.ID, first.Show.Stream.ID, first.Show.Flash.ID)
 	}
 
 	// Every token of both runs acts for its party.
@@ -84,12 +92,76 @@ func TestDemoSeedIsIdempotent(t *testing.T) {
 	}
 
 	var out strings.Builder
-	if err := second.Print(&out); err != nil {
+	if err := second.Print(&out, "http://127.0.0.1:8080"); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{second.AdminToken, "Maison Lumière", "@mia.live", "EUR 89.00", "JPY 18000", "KUMO-HINOKI-L"} {
+	for _, s := range []string{second.AdminToken, "Maison Lumière", "@mia.live", "EUR 89.00", "JPY 18000", "KUMO-HINOKI-L",
+		"http://127.0.0.1:8080/watch/" + second.Show.Stream.ID, "EUR 59.00", "50 of 50 left", "4242 4242 4242 4242"} {
 		if !strings.Contains(out.String(), s) {
 			t.Fatalf("Print output lacks %q:\n%s", s, out.String())
 		}
+	}
+}
+
+// The demo show is on air with a flash sale that sells; a seed after the
+// sale ended pins a new one on the same show, and a seed after the show
+// ended starts another.
+func TestDemoShowIsLiveWithAFlashSale(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
+	svc := demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+	seed := func() demo.Show {
+		t.Helper()
+		res, err := demo.Seed(ctx, e.tx, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Show
+	}
+
+	show := seed()
+	st, pins, err := lv.GetStream(ctx, show.Stream.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineup, err := lv.Lineup(ctx, st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := show.Flash.Flash
+	switch {
+	case st.Status != live.StatusLive || st.Title != demo.ShowTitle || st.Currency != "EUR":
+		t.Fatalf("show stream = %+v, want live, titled %q, in EUR", st, demo.ShowTitle)
+	case len(lineup) != 5 || lineup[0].CommissionBPS != demo.ShowCommissionBPS:
+		t.Fatalf("line-up = %+v, want the 5 Lumière products at %d bps", lineup, demo.ShowCommissionBPS)
+	case len(pins) != 1 || pins[0].ID != show.Flash.ID || f == nil:
+		t.Fatalf("pins on screen = %+v, want the flash pin %s alone", pins, show.Flash.ID)
+	case f.Price.String() != "EUR 59.00" || f.Quantity != demo.FlashQuantity || f.Remaining != demo.FlashQuantity ||
+		f.PerBuyerLimit != demo.FlashPerBuyer || !f.EndsAt.Equal(e.clock.Now().Add(demo.FlashLength)):
+		t.Fatalf("flash sale = %+v", *f)
+	case show.Flash.Product.Title != "Silk Twill Scarf 90 × 90":
+		t.Fatalf("flash product = %q", show.Flash.Product.Title)
+	}
+
+	e.clock.mu.Lock()
+	e.clock.now = f.EndsAt
+	e.clock.mu.Unlock()
+	again := seed()
+	if again.Stream.ID != show.Stream.ID || again.Flash.ID == show.Flash.ID || !again.Flash.Flash.Active(e.clock.Now()) {
+		t.Fatalf("after the sale ended: show %s pin %s (active %v), want show %s with a new selling pin",
+			again.Stream.ID, again.Flash.ID, again.Flash.Flash.Active(e.clock.Now()), show.Stream.ID)
+	}
+
+	host := party.Principal{Role: party.RoleCreator, PartyID: show.Stream.CreatorID}
+	if _, err := lv.EndStream(ctx, host, show.Stream.ID); err != nil {
+		t.Fatal(err)
+	}
+	next := seed()
+	if next.Stream.ID == show.Stream.ID || next.Stream.Status != live.StatusLive {
+		t.Fatalf("after the show ended: stream %s %s, want a new live one", next.Stream.ID, next.Stream.Status)
+	}
+	if n := e.count(t, "streams"); n != 2 {
+		t.Fatalf("%d streams, want 2", n)
 	}
 }

@@ -130,6 +130,18 @@ func (s *LiveStore) GetStream(ctx context.Context, id string) (live.Stream, erro
 	return m.toDomain(), nil
 }
 
+// FindOpenStream returns the newest stream of creatorID titled title whose
+// status is not ended.
+func (s *LiveStore) FindOpenStream(ctx context.Context, creatorID, title string) (live.Stream, error) {
+	var m streamModel
+	err := conn(ctx, s.db).Where("creator_id = ? AND title = ? AND status <> ?", creatorID, title, string(live.StatusEnded)).
+		Order("id DESC").Take(&m).Error
+	if err != nil {
+		return live.Stream{}, notFoundOr("find open stream", err)
+	}
+	return m.toDomain(), nil
+}
+
 // LockStream reads the stream FOR NO KEY UPDATE (which, unlike FOR UPDATE,
 // lets rows referencing the stream be inserted meanwhile); call it inside a transaction.
 func (s *LiveStore) LockStream(ctx context.Context, id string) (live.Stream, error) {

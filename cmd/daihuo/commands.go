@@ -86,14 +86,18 @@ func demo(ctx context.Context, c config, stdout io.Writer) error {
 		return err
 	}
 	defer db.close(context.WithoutCancel(ctx))
-	return seedDemo(ctx, db, stdout)
+	res, err := seedDemo(ctx, newServices(db))
+	if err != nil {
+		return err
+	}
+	return res.Print(stdout, "http://"+c.Addr)
 }
 
-func seedDemo(ctx context.Context, db *database, stdout io.Writer) error {
-	s := newServices(db)
-	res, err := demodata.Seed(ctx, s.tx, s.parties, s.catalog)
+// seedDemo seeds the demo world, its live show included, through s.
+func seedDemo(ctx context.Context, s services) (demodata.Result, error) {
+	res, err := demodata.Seed(ctx, s.tx, demodata.Services{Parties: s.parties, Catalog: s.catalog, Live: s.live, Now: time.Now})
 	if err != nil {
-		return fmt.Errorf("seed demo data: %w", err)
+		return demodata.Result{}, fmt.Errorf("seed demo data: %w", err)
 	}
-	return res.Print(stdout)
+	return res, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/daihuo/daihuo/api"
+	demodata "github.com/daihuo/daihuo/domain/demo"
 	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/order"
@@ -97,10 +98,13 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			return fmt.Errorf("bootstrap DAIHUO_ADMIN_TOKEN: %w", err)
 		}
 	}
+	var seeded *demodata.Result
 	if c.Demo {
-		if err := seedDemo(ctx, db, stdout); err != nil {
+		res, err := seedDemo(ctx, svc)
+		if err != nil {
 			return err
 		}
+		seeded = &res
 	}
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
@@ -195,6 +199,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	}
 
 	var srv *http.Server
+	base := "http://" + c.Addr
 	if c.Roles["api"] {
 		handler := api.New(api.Deps{
 			Logger:         log,
@@ -249,6 +254,12 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			}
 		}()
 		fmt.Fprintf(stdout, "daihuo serving on http://%s\n", ln.Addr())
+		base = "http://" + ln.Addr().String()
+	}
+	if seeded != nil {
+		if err := seeded.Print(stdout, base); err != nil {
+			return err
+		}
 	}
 	if c.PprofAddr != "" {
 		go servePprof(c.PprofAddr, log)

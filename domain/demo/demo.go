@@ -12,9 +12,11 @@ import (
 	"io"
 	"slices"
 	"text/tabwriter"
+	"time"
 
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/page"
 	"github.com/daihuo/daihuo/domain/party"
@@ -59,6 +61,7 @@ type Result struct {
 	Creators     []CreatorSeed
 	Shopper      party.Shopper
 	ShopperToken string
+	Show         Show
 }
 
 type brandData struct {
@@ -166,15 +169,29 @@ func brands() []brandData {
 	}
 }
 
+// Services are what Seed goes through, as any client would.
+type Services struct {
+	Parties *party.Service
+	Catalog *catalog.Service
+	Live    *live.Service
+	// Now is the services' clock; it dates the flash sale.
+	Now func() time.Time
+}
+
 // Seed creates the demo world, or finds it when a previous run made it, in
 // one transaction: brands and the agency are recognised by name, creators
-// by handle, the shopper by email and products by SKU, so running it again
-// duplicates nothing. Every run issues new tokens (old ones stay valid).
-func Seed(ctx context.Context, tx Transactor, parties *party.Service, cat *catalog.Service) (Result, error) {
+// by handle, the shopper by email, products by SKU and the show by its host
+// and title while it is on air, so running it again duplicates nothing; it
+// only pins a new flash sale when the last one ended or sold out. Every run
+// issues new tokens (old ones stay valid).
+func Seed(ctx context.Context, tx Transactor, svc Services) (Result, error) {
 	var res Result
 	err := tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		res, err = seed(ctx, parties, cat)
+		if res, err = seed(ctx, svc.Parties, svc.Catalog); err != nil {
+			return err
+		}
+		res.Show, err = seedShow(ctx, svc.Live, svc.Now().UTC(), res.Creators[0].Creator, res.Brands[0])
 		return err
 	})
 	if err != nil {
@@ -305,8 +322,9 @@ func allProducts(ctx context.Context, cat *catalog.Service, p party.Principal) (
 	}
 }
 
-// Print writes the seeded parties, their tokens and the products for people.
-func (r Result) Print(w io.Writer) error {
+// Print writes the seeded parties, their tokens, the products and the live
+// show for people; base is the server's URL, such as http://127.0.0.1:8080.
+func (r Result) Print(w io.Writer, base string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ROLE\tPARTY\tNAME\tTOKEN\n")
 	fmt.Fprintf(tw, "admin\t-\tplatform\t%s\n", r.AdminToken)
@@ -334,5 +352,5 @@ func (r Result) Print(w io.Writer) error {
 			return err
 		}
 	}
-	return nil
+	return r.Show.print(w, base)
 }

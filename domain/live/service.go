@@ -17,6 +17,9 @@ import (
 type Store interface {
 	CreateStream(ctx context.Context, s Stream) error
 	GetStream(ctx context.Context, id string) (Stream, error)
+	// FindOpenStream returns the newest stream of the creator with this
+	// exact title that has not ended.
+	FindOpenStream(ctx context.Context, creatorID, title string) (Stream, error)
 	// LockStream reads a stream and locks it until the caller's transaction
 	// ends, so changes to one stream (pins, state) happen one at a time.
 	LockStream(ctx context.Context, id string) (Stream, error)
@@ -131,6 +134,21 @@ func (s *Service) GetStream(ctx context.Context, streamID string) (Stream, []Pin
 		return Stream{}, nil, err
 	}
 	return st, pins, nil
+}
+
+// FindOpenStream returns the newest stream of the creator titled title that
+// is scheduled or live, for its host (the creator, its agency) or an admin;
+// errs.ErrNotFound for anyone else or when there is none. It lets a host
+// pick up a show again instead of scheduling a second one.
+func (s *Service) FindOpenStream(ctx context.Context, p party.Principal, creatorID, title string) (Stream, error) {
+	st, err := s.store.FindOpenStream(ctx, creatorID, title)
+	if err != nil {
+		return Stream{}, err
+	}
+	if !canHost(p, st) && !p.IsAdmin() {
+		return Stream{}, errs.ErrNotFound
+	}
+	return st, nil
 }
 
 // canHost reports whether p runs the stream: its creator, the creator's agency.
