@@ -60,6 +60,15 @@ try {
   await page.fill('#co-country', 'FR');
   await page.click('#co-submit');
   await page.locator('#co-submit', { hasText: 'Pay' }).waitFor({ timeout });
+  seen.hold = await page.locator('#co-hold').textContent();
+  if (!/Held for you: \d\d:\d\d left to pay/.test(seen.hold)) throw new Error('no hold countdown: ' + seen.hold);
+
+  // A declined card keeps the sheet open and says so; another card pays.
+  await page.fill('#co-card', '4000 0000 0000 0002');
+  await page.click('#co-submit');
+  await page.locator('#co-error', { hasText: 'declined' }).waitFor({ timeout });
+  seen.declined = await page.locator('#co-error').textContent();
+  await page.fill('#co-card', '4242 4242 4242 4242');
   await page.click('#co-submit');
   await page.locator('#notice', { hasText: 'Paid' }).waitFor({ timeout });
   seen.paid = await page.locator('#notice').textContent();
@@ -67,6 +76,28 @@ try {
   // The units left on the card follow the sale.
   await card.locator('.flashline[data-remaining="6"]').waitFor({ timeout });
   seen.remainingAfterSale = 6;
+
+  // A second order holds a unit until the shopper cancels it, which puts the
+  // unit back on sale at once. The quantity is capped by the units left.
+  await card.getByRole('button', { name: 'Buy' }).click();
+  seen.qtyMax = await page.locator('#co-qty').getAttribute('max');
+  if (seen.qtyMax !== '6') throw new Error('quantity max is ' + seen.qtyMax + ', want the 6 units left');
+  await page.click('#co-submit');
+  await page.locator('#co-submit', { hasText: 'Pay' }).waitFor({ timeout });
+  await card.locator('.flashline[data-remaining="5"]').waitFor({ timeout });
+  await page.click('#co-cancel');
+  await page.locator('#notice', { hasText: 'cancelled' }).waitFor({ timeout });
+  await card.locator('.flashline[data-remaining="6"]').waitFor({ timeout });
+  seen.remainingAfterCancel = 6;
+
+  // Orders lists both, newest first: the cancelled one, then the paid one.
+  await page.click('#my-orders');
+  const rows = page.locator('#orders-list li[data-order]');
+  await rows.nth(1).waitFor({ timeout });
+  seen.orders = await page.locator('#orders-list li[data-order] .status').allTextContents();
+  if (seen.orders.join() !== 'cancelled,paid') throw new Error('orders: ' + seen.orders.join());
+  seen.orderTitle = await rows.first().locator('span').first().textContent();
+  await page.getByRole('button', { name: 'Close' }).last().click();
 
   if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
   if (errors.length) throw new Error('page errors: ' + errors.join('; '));

@@ -37,6 +37,13 @@ async function shopperToken() {
   return tok;
 }
 
+// clock shows seconds as mm:ss (h:mm:ss from an hour).
+function clock(seconds) {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
+  const mmss = `${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+  return h ? `${h}:${mmss}` : mmss;
+}
+
 function notice(text) {
   $('notice').textContent = text;
   if (text) setTimeout(() => { if ($('notice').textContent === text) $('notice').textContent = ''; }, 5000);
@@ -64,6 +71,7 @@ function renderPins() {
   const cards = [...state.pins.values()].sort((a, b) => a.pinned_at.localeCompare(b.pinned_at));
   box.replaceChildren(...cards.map((pin) => {
     const p = pin.product;
+    productTitles.set(p.id, p.title);
     const card = document.createElement('article');
     card.className = 'pin' + (pin.flash ? ' flash' : '');
     card.dataset.pin = pin.id;
@@ -80,8 +88,7 @@ function renderPins() {
       const line = document.createElement('div');
       line.className = 'flashline';
       const left = Math.max(0, Math.floor((Date.parse(pin.flash.ends_at) - now) / 1000));
-      const mm = String(Math.floor(left / 60)).padStart(2, '0'), ss = String(left % 60).padStart(2, '0');
-      line.textContent = `⚡ ${pin.flash.remaining} left · ${mm}:${ss}`;
+      line.textContent = `⚡ ${pin.flash.remaining} left · ${clock(left)}`;
       line.dataset.remaining = pin.flash.remaining;
       info.append(h, price, line);
     } else {
@@ -162,29 +169,89 @@ $('like').addEventListener('click', () => {
   }
 });
 
-// Checkout: place the order (server prices, idempotent), then pay.
+// Checkout: place the order (server prices, idempotent), then pay while its
+// units are held. Closing the sheet keeps the hold (pay later from Orders);
+// Cancel order gives the units back at once.
 let checkout = null;
+let holdTimer = 0;
+
+// shopperMessage says what went wrong in a shopper's words.
+function shopperMessage(err) {
+  switch (err.problem?.code) {
+    case 'sold_out': return 'Sold out: every unit is taken.';
+    case 'limit_exceeded': return 'That is more than this sale allows per buyer.';
+    case 'payment_declined': return 'Your card was declined. Try another card.';
+  }
+  return err.message;
+}
+
+// showStep shows the order form, or with an order the payment and its hold.
+function showStep(order) {
+  const paying = !!order;
+  $('co-details').hidden = $('co-details').disabled = paying;
+  $('co-pay').hidden = !paying;
+  $('co-cancel').hidden = !paying;
+  $('co-submit').disabled = false;
+  $('co-submit').textContent = paying ? 'Pay ' + formatMoney(order.total) : 'Place order';
+  clearInterval(holdTimer);
+  if (!paying) return;
+  const tick = () => {
+    const left = Math.floor((Date.parse(order.expires_at) - Date.now()) / 1000);
+    if (left > 0) {
+      $('co-hold').textContent = `Held for you: ${clock(left)} left to pay`;
+      return;
+    }
+    clearInterval(holdTimer);
+    $('co-hold').textContent = 'The hold has ended and the units went back on sale.';
+    $('co-submit').disabled = true;
+  };
+  tick();
+  holdTimer = setInterval(tick, 1000);
+}
+
 function openCheckout(pin) {
   const p = pin.product;
   checkout = { pin, key: crypto.randomUUID(), order: null };
   $('co-title').textContent = p.title;
   $('co-price').textContent = formatMoney(pin.flash ? pin.flash.price : p.variants[0].price) + (pin.flash ? ' ⚡ flash price' : '');
   $('co-variant').replaceChildren(...p.variants.map((v) => new Option(`${v.title} — ${formatMoney(pin.flash ? pin.flash.price : v.price)}`, v.id)));
-  $('co-pay').hidden = true;
+  // A flash sale caps what one buyer may take.
+  const qty = $('co-qty');
+  qty.max = pin.flash ? Math.max(1, Math.min(pin.flash.per_buyer_limit || 100, pin.flash.remaining)) : 100;
+  qty.value = Math.min(Number(qty.value) || 1, Number(qty.max));
   $('co-error').textContent = '';
-  $('co-submit').textContent = 'Place order';
+  showStep(null);
   const saved = JSON.parse(localStorage.getItem('daihuo.shipping') || '{}');
   for (const f of ['name', 'line1', 'city', 'postal', 'country']) if (saved[f]) $('co-' + f).value = saved[f];
   $('checkout').showModal();
 }
 
+// resumeCheckout reopens the payment of an order still held.
+async function resumeCheckout(order) {
+  checkout = { pin: null, key: null, order };
+  $('co-title').textContent = await orderTitle(order);
+  $('co-price').textContent = formatMoney(order.total);
+  $('co-error').textContent = '';
+  showStep(order);
+  $('checkout').showModal();
+}
+
+$('checkout').addEventListener('close', () => clearInterval(holdTimer));
+
 $('checkout-form').addEventListener('submit', async (e) => {
-  if (e.submitter?.value === 'cancel') return;
+  const action = e.submitter?.value;
+  if (action === 'close') return; // the sheet closes; a placed order stays held
   e.preventDefault();
   const err = $('co-error');
   err.textContent = '';
   try {
     const token = await shopperToken();
+    if (action === 'cancel-order') {
+      await api(`/v1/orders/${checkout.order.id}/cancel`, { method: 'POST', token });
+      $('checkout').close();
+      notice('Order cancelled: the units are back on sale.');
+      return;
+    }
     if (!checkout.order) {
       const shipping = { name: $('co-name').value, line1: $('co-line1').value, city: $('co-city').value, postal_code: $('co-postal').value, country: $('co-country').value.toUpperCase() };
       localStorage.setItem('daihuo.shipping', JSON.stringify({ name: shipping.name, line1: shipping.line1, city: shipping.city, postal: shipping.postal_code, country: shipping.country }));
@@ -195,19 +262,77 @@ $('checkout-form').addEventListener('submit', async (e) => {
         err.textContent = 'Order placed. Complete the payment with your card provider.';
         return;
       }
-      $('co-pay').hidden = false;
-      $('co-submit').textContent = 'Pay ' + formatMoney(checkout.order.total);
+      showStep(checkout.order);
       return;
     }
     const pay = checkout.order.payment;
     await api(`/v1/payments/local/${encodeURIComponent(pay.intent_id)}/confirm`, { method: 'POST', body: { client_secret: pay.client_secret, card_number: $('co-card').value.replace(/\s+/g, '') } });
     const paid = await api(`/v1/orders/${checkout.order.id}`, { token });
     $('checkout').close();
-    notice(paid.status === 'paid' ? `Paid ${formatMoney(paid.total)} — thank you!` : `Order ${paid.status}`);
+    notice(paid.status === 'paid' ? `Paid ${formatMoney(paid.total)} — thank you!` : `Order ${paid.status.replace('_', ' ')}`);
   } catch (e2) {
-    err.textContent = e2.message;
+    err.textContent = shopperMessage(e2);
   }
 });
+
+// Orders: the shopper's latest orders on this device, newest first; one
+// still held can be paid or cancelled from here.
+const productTitles = new Map(); // product id → title (a promise while asked)
+
+function orderTitle(o) {
+  const id = o.items[0]?.product_id;
+  if (!productTitles.has(id)) {
+    productTitles.set(id, api(`/v1/products/${encodeURIComponent(id)}`).then((p) => p.title, () => 'Order'));
+  }
+  const units = o.items.reduce((n, it) => n + it.quantity, 0);
+  return Promise.resolve(productTitles.get(id)).then((t) => (units > 1 ? `${t} × ${units}` : t));
+}
+
+async function orderRow(o) {
+  const li = document.createElement('li');
+  li.dataset.order = o.id;
+  const what = Object.assign(document.createElement('span'), { textContent: await orderTitle(o) });
+  const status = Object.assign(document.createElement('span'), { className: 'status', textContent: o.status.replace('_', ' ') });
+  status.dataset.status = o.status;
+  const when = Object.assign(document.createElement('span'), { className: 'when', textContent: `${formatMoney(o.total)} · ${new Date(o.created_at).toLocaleString()}` });
+  li.append(what, status, when);
+  if (o.status === 'pending_payment' && Date.parse(o.expires_at) > Date.now()) {
+    const pay = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Pay' });
+    pay.addEventListener('click', () => { $('orders').close(); resumeCheckout(o); });
+    const cancel = Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Cancel order' });
+    cancel.addEventListener('click', async () => {
+      try {
+        await api(`/v1/orders/${o.id}/cancel`, { method: 'POST', token: await shopperToken() });
+        notice('Order cancelled: the units are back on sale.');
+      } catch (err) {
+        notice(shopperMessage(err));
+      }
+      showOrders();
+    });
+    const actions = Object.assign(document.createElement('div'), { className: 'actions' });
+    actions.append(cancel, pay);
+    li.append(actions);
+  }
+  return li;
+}
+
+async function showOrders() {
+  const list = $('orders-list');
+  const line = (text) => Object.assign(document.createElement('li'), { textContent: text });
+  if (!$('orders').open) $('orders').showModal();
+  const token = localStorage.getItem('daihuo.shopper');
+  if (!token) {
+    list.replaceChildren(line('No orders yet.'));
+    return;
+  }
+  try {
+    const page = await api('/v1/orders?limit=20', { token });
+    list.replaceChildren(...(page.data.length ? await Promise.all(page.data.map(orderRow)) : [line('No orders yet.')]));
+  } catch (err) {
+    list.replaceChildren(line(shopperMessage(err)));
+  }
+}
+$('my-orders').addEventListener('click', showOrders);
 
 setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) renderPins(); }, 1000);
 connect();
