@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/order"
 )
@@ -229,7 +230,11 @@ func (s *server) listOrders(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.orders.ListOrders(c.Request.Context(), principal(c), pg)
+	q, err := orderQuery(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.orders.ListOrders(c.Request.Context(), principal(c), pg, q)
 	if err != nil {
 		return err
 	}
@@ -238,6 +243,39 @@ func (s *server) listOrders(c *gin.Context) error {
 		items[i] = orderFrom(o)
 	}
 	return replyList(c, items, res.NextCursor)
+}
+
+// orderQuery reads the filters of GET /v1/orders: status, stream_id and the
+// RFC 3339 times from (inclusive) and to (exclusive), each at most once.
+// What they say is checked by order.Query.Validate.
+func orderQuery(c *gin.Context) (order.Query, error) {
+	params := c.Request.URL.Query()
+	var q order.Query
+	var v errs.Validator
+	one := func(name string) string {
+		vals := params[name]
+		v.Check(len(vals) <= 1, name, "must be given once")
+		if len(vals) == 0 {
+			return ""
+		}
+		return vals[0]
+	}
+	at := func(name string) time.Time {
+		s := one(name)
+		if s == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		v.Check(err == nil, name, "must be an RFC 3339 time such as 2026-11-27T18:00:00Z")
+		return t.UTC()
+	}
+	q.Status = order.Status(one("status"))
+	q.StreamID = one("stream_id")
+	q.From, q.To = at("from"), at("to")
+	if err := v.Err(); err != nil {
+		return order.Query{}, err
+	}
+	return q, nil
 }
 
 // cancelOrder answers POST /v1/orders/{id}/cancel: the calling shopper's

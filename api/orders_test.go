@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -310,6 +311,30 @@ func TestOrderFlow(t *testing.T) {
 	c.Call(http.MethodGet, "/v1/orders?limit=1&cursor="+*page1.NextCursor, brand, nil).Want(200).JSON(&page2)
 	if len(page2.Data) != 1 || page2.Data[0].ID != o.ID || page2.Data[0].Payment.ClientSecret != nil {
 		t.Errorf("brand's second page %+v", page2)
+	}
+	// Filters: by status, by stream, by when the order was placed.
+	theirs = getOrder(t, c, w.token(party.RoleShopper, 1), theirs.ID)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"status=refunded", []string{o.ID}},
+		{"status=" + theirs.Status, []string{theirs.ID}},
+		{"status=cancelled", nil},
+		{"stream_id=" + o.StreamID, []string{theirs.ID, o.ID}},
+		{"stream_id=" + w.b().stream.ID, nil},
+		{"from=" + url.QueryEscape(o.CreatedAt.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(theirs.CreatedAt.Format(time.RFC3339Nano)), []string{o.ID}},
+		{"from=" + url.QueryEscape(theirs.CreatedAt.Format(time.RFC3339Nano)), []string{theirs.ID}},
+	} {
+		var got orderList
+		c.Call(http.MethodGet, "/v1/orders?"+tc.query, brand, nil).Want(200).JSON(&got)
+		var ids []string
+		for _, d := range got.Data {
+			ids = append(ids, d.ID)
+		}
+		if !slices.Equal(ids, tc.want) {
+			t.Errorf("brand's orders ?%s = %v, want %v", tc.query, ids, tc.want)
+		}
 	}
 	var none orderList
 	c.Call(http.MethodGet, "/v1/orders", w.token(party.RoleBrand, 1), nil).Want(200).JSON(&none)

@@ -436,23 +436,23 @@ func TestOrderPaidAndRead(t *testing.T) {
 	// Lists, newest first with a cursor.
 	w.clock.Add(time.Second)
 	o2 := w.mustPlace(shopper, "", item(a, 1))
-	page, err := w.svc.ListOrders(ctx, shopper, order.Page{Limit: 1})
+	page, err := w.svc.ListOrders(ctx, shopper, order.Page{Limit: 1}, order.Query{})
 	if err != nil || len(page.Items) != 1 || page.Items[0].ID != o2.ID || page.NextCursor == "" {
 		t.Fatalf("first page: %+v, %v", page, err)
 	}
-	page, err = w.svc.ListOrders(ctx, shopper, order.Page{Limit: 1, Cursor: page.NextCursor})
+	page, err = w.svc.ListOrders(ctx, shopper, order.Page{Limit: 1, Cursor: page.NextCursor}, order.Query{})
 	if err != nil || len(page.Items) != 1 || page.Items[0].ID != o.ID || page.NextCursor != "" {
 		t.Fatalf("second page: %+v, %v", page, err)
 	}
-	if page, err := w.svc.ListOrders(ctx, w.brandB, order.Page{}); err != nil || len(page.Items) != 1 || len(page.Items[0].Items) != 1 {
+	if page, err := w.svc.ListOrders(ctx, w.brandB, order.Page{}, order.Query{}); err != nil || len(page.Items) != 1 || len(page.Items[0].Items) != 1 {
 		t.Fatalf("brand B list: %+v, %v", page, err)
 	}
-	if page, err := w.svc.ListOrders(ctx, other, order.Page{}); err != nil || len(page.Items) != 0 {
+	if page, err := w.svc.ListOrders(ctx, other, order.Page{}, order.Query{}); err != nil || len(page.Items) != 0 {
 		t.Fatalf("other shopper list: %+v, %v", page, err)
 	}
-	_, err = w.svc.ListOrders(ctx, w.creator, order.Page{})
+	_, err = w.svc.ListOrders(ctx, w.creator, order.Page{}, order.Query{})
 	wantCode(t, err, errs.CodeForbidden)
-	_, err = w.svc.ListOrders(ctx, shopper, order.Page{Cursor: "nope"})
+	_, err = w.svc.ListOrders(ctx, shopper, order.Page{Cursor: "nope"}, order.Query{})
 	wantCode(t, err, errs.CodeValidation)
 
 	// An idempotency key returns the first order.

@@ -24,6 +24,18 @@ func New(prefix string, t time.Time) string {
 	return prefix + "_" + encode(b)
 }
 
+// Floor returns the smallest id with the given prefix made at t's
+// millisecond: every id made at or after t sorts at or above it, every id
+// made before t's millisecond below it. It turns a time range into an id
+// range.
+func Floor(prefix string, t time.Time) string {
+	var b [16]byte
+	ms := uint64(max(t.UnixMilli(), 0))
+	binary.BigEndian.PutUint16(b[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
+	return prefix + "_" + encode(b)
+}
+
 // Valid reports whether s looks like an id with the given prefix. It lets
 // handlers answer 404 for garbage without a database round trip.
 func Valid(prefix, s string) bool {

@@ -96,6 +96,15 @@ const (
 	StatusExpired           Status = "expired"
 )
 
+// Valid reports whether s is one of the statuses above.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPendingPayment, StatusPaid, StatusPartiallyRefunded, StatusRefunded, StatusCancelled, StatusExpired:
+		return true
+	}
+	return false
+}
+
 // Why a pending order closed without payment, in Order.CloseReason and the
 // cancelled event.
 const (

@@ -33,10 +33,11 @@ type Checkout struct {
 }
 
 // ListFilter narrows a list of orders: to one shopper's, to those with a
-// brand's items, or neither (all orders).
+// brand's items, or neither (all orders), and further by what Query says.
 type ListFilter struct {
 	ShopperID string
 	BrandID   string
+	Query
 }
 
 // Store keeps orders, their items and refunds, the stock reservations they

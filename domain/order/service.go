@@ -391,11 +391,35 @@ type OrderPage struct {
 	NextCursor string
 }
 
-// ListOrders returns one page of orders, newest first, each as p may see
-// it: a shopper its own, a brand those with its items, an admin all; other
-// roles are forbidden.
-func (s *Service) ListOrders(ctx context.Context, p party.Principal, pg Page) (OrderPage, error) {
-	var f ListFilter
+// Query narrows a list of orders; zero fields leave it wide.
+type Query struct {
+	Status   Status
+	StreamID string
+	// From and To bound when orders were placed: at or after From, before To.
+	From, To time.Time
+}
+
+// Validate checks q, naming each bad field as the api's query parameter.
+func (q Query) Validate() error {
+	var v errs.Validator
+	v.Check(q.Status == "" || q.Status.Valid(), "status", "must be one of pending_payment, paid, partially_refunded, refunded, cancelled, expired")
+	v.Check(q.StreamID == "" || id.Valid(live.PrefixStream, q.StreamID), "stream_id", "must be a stream id")
+	// Years 1970 to 9999 fit an id's 48-bit millisecond clock.
+	inRange := func(t time.Time) bool { return t.IsZero() || (t.Year() >= 1970 && t.Year() <= 9999) }
+	v.Check(inRange(q.From), "from", "must be a time from 1970 to 9999")
+	v.Check(inRange(q.To), "to", "must be a time from 1970 to 9999")
+	v.Check(q.From.IsZero() || q.To.IsZero() || q.From.Before(q.To), "to", "must be after from")
+	return v.Err()
+}
+
+// ListOrders returns one page of orders matching q, newest first, each as p
+// may see it: a shopper its own, a brand those with its items, an admin
+// all; other roles are forbidden.
+func (s *Service) ListOrders(ctx context.Context, p party.Principal, pg Page, q Query) (OrderPage, error) {
+	if err := q.Validate(); err != nil {
+		return OrderPage{}, err
+	}
+	f := ListFilter{Query: q}
 	switch {
 	case p.Role == party.RoleShopper && p.PartyID != "":
 		f.ShopperID = p.PartyID
