@@ -649,20 +649,21 @@ func TestWebhooksInAnyOrder(t *testing.T) {
 	})
 
 	lateCases := []struct {
-		name  string
-		close func(t *testing.T, o order.Order)
+		name   string
+		close  func(t *testing.T, o order.Order)
+		closed order.Status // once the refund of the late payment failed
 	}{
 		{"success after cancel is refunded", func(t *testing.T, o order.Order) {
 			if _, err := w.svc.Cancel(ctx, shopper, o.ID); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, order.StatusCancelled},
 		{"success after expiry is refunded", func(t *testing.T, o order.Order) {
 			w.clock.Add(testTTL)
 			if res, err := w.svc.Sweep(ctx); err != nil || res.Expired != 1 {
 				t.Fatalf("sweep: %+v, %v", res, err)
 			}
-		}},
+		}, order.StatusExpired},
 	}
 	for _, tc := range lateCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -711,6 +712,24 @@ func TestWebhooksInAnyOrder(t *testing.T) {
 			}
 			if len(late) != 1 || !late[0].Late {
 				t.Fatalf("paid events of the late order: %+v", late)
+			}
+
+			// The provider then reports that refund failed after all: the
+			// money is back with daihuo, but the order was never sold (its
+			// stock went back), so it is closed again, not paid, and no brand
+			// may refund it as a sale (an admin may).
+			err := w.svc.ApplyPaymentEvent(ctx, payment.WebhookEvent{
+				Provider: payment.ProviderLocal, ID: "evt_late_refund_failed_" + o.ID, Type: payment.EventRefundFailed,
+				IntentID: o.Payment.IntentID, RefundID: r.ProviderRefundID, Amount: r.Amount,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := w.get(o.ID); got.Status != tc.closed || got.Refunded.Amount != 0 || got.Paid != o.Total || w.stock(a.ID) != stock {
+				t.Fatalf("after the refund failed: %s paid %v refunded %v, stock %d (want %s, stock %d)", got.Status, got.Paid, got.Refunded, w.stock(a.ID), tc.closed, stock)
+			}
+			if _, err := w.svc.Refund(ctx, w.brandA, o.ID, nil, "brand-late"); !errors.Is(err, order.ErrNotPaid) {
+				t.Fatalf("a brand refunded an order never sold: %v", err)
 			}
 		})
 	}

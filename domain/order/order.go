@@ -426,12 +426,19 @@ func (o Order) allocate(amount int64) []RefundLine {
 
 // settleStatus sets the status of a paid order from its amounts: refunded
 // when everything paid went back, partially_refunded when some did, paid
-// otherwise. Orders that were never paid keep their status.
+// otherwise. Orders that were never paid keep their status. An order
+// closed unpaid before its payment came (CloseReason set) was never sold:
+// its stock went back, so until the late payment is refunded in full it
+// stays cancelled or expired, never paid.
 func (o *Order) settleStatus() {
 	switch {
 	case o.Paid.Amount <= 0:
 	case o.Refunded.Amount >= o.Paid.Amount:
 		o.Status = StatusRefunded
+	case o.CloseReason == ReasonExpired:
+		o.Status = StatusExpired
+	case o.CloseReason != "":
+		o.Status = StatusCancelled
 	case o.Refunded.Amount > 0:
 		o.Status = StatusPartiallyRefunded
 	case o.Status == StatusPartiallyRefunded || o.Status == StatusRefunded:

@@ -146,24 +146,30 @@ func TestRefundArithmetic(t *testing.T) {
 func TestSettleStatus(t *testing.T) {
 	tests := []struct {
 		from     Status
+		closed   string // CloseReason: closed unpaid before a late payment
 		paid     int64
 		refunded int64
 		want     Status
 	}{
-		{StatusPaid, 3500, 0, StatusPaid},
-		{StatusPaid, 3500, 100, StatusPartiallyRefunded},
-		{StatusPartiallyRefunded, 3500, 3500, StatusRefunded},
-		{StatusPartiallyRefunded, 3500, 0, StatusPaid},
-		{StatusCancelled, 3500, 0, StatusCancelled}, // a late payment whose refund is pending
-		{StatusExpired, 3500, 3500, StatusRefunded},
-		{StatusPendingPayment, 0, 0, StatusPendingPayment},
+		{StatusPaid, "", 3500, 0, StatusPaid},
+		{StatusPaid, "", 3500, 100, StatusPartiallyRefunded},
+		{StatusPartiallyRefunded, "", 3500, 3500, StatusRefunded},
+		{StatusPartiallyRefunded, "", 3500, 0, StatusPaid},
+		{StatusCancelled, ReasonCancelled, 3500, 0, StatusCancelled}, // a late payment whose refund is pending
+		{StatusExpired, ReasonExpired, 3500, 3500, StatusRefunded},
+		// The late payment's refund succeeded, then failed after all: never sold, so never paid.
+		{StatusRefunded, ReasonCancelled, 3500, 0, StatusCancelled},
+		{StatusRefunded, ReasonPaymentCanceled, 3500, 0, StatusCancelled},
+		{StatusRefunded, ReasonExpired, 3500, 0, StatusExpired},
+		{StatusRefunded, ReasonExpired, 3500, 1000, StatusExpired},
+		{StatusPendingPayment, "", 0, 0, StatusPendingPayment},
 	}
 	for _, tt := range tests {
 		o := paidOrder()
-		o.Status, o.Paid.Amount, o.Refunded.Amount = tt.from, tt.paid, tt.refunded
+		o.Status, o.CloseReason, o.Paid.Amount, o.Refunded.Amount = tt.from, tt.closed, tt.paid, tt.refunded
 		o.settleStatus()
 		if o.Status != tt.want {
-			t.Errorf("%s with paid %d refunded %d → %s, want %s", tt.from, tt.paid, tt.refunded, o.Status, tt.want)
+			t.Errorf("%s (closed %q) with paid %d refunded %d → %s, want %s", tt.from, tt.closed, tt.paid, tt.refunded, o.Status, tt.want)
 		}
 	}
 }
