@@ -586,6 +586,8 @@ func orderBadInputs() []badCase {
 		confirm("card number failing Luhn", "{intentPending}", `{"client_secret":"{secretPending}","card_number":"4242424242424241"}`, 400, "validation_failed", "card_number"),
 		confirm("card number is a number", "{intentPending}", `{"client_secret":"{secretPending}","card_number":4242424242424242}`, 400, "validation_failed", "card_number"),
 		confirm("no client secret", "{intentPending}", `{"card_number":"4242424242424242"}`, 400, "validation_failed", "client_secret"),
+		confirm("intent id with a NUL", "pi_local%00x", `{"client_secret":"{secretPending}","card_number":"4242424242424242"}`, 404, "not_found", ""),
+		confirm("intent id not UTF-8", "pi_local%ffx", `{"client_secret":"{secretPending}","card_number":"4242424242424242"}`, 404, "not_found", ""),
 		confirm("unknown intent", "pi_local_nope", `{"client_secret":"{secretPending}","card_number":"4242424242424242"}`, 404, "not_found", ""),
 		confirm("paid intent", "{intentPaid}", `{"client_secret":"{secretPaid}","card_number":"4242424242424242"}`, 409, "invalid_state", ""),
 

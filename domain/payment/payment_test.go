@@ -86,6 +86,29 @@ func TestRefundRequestValidate(t *testing.T) {
 	}
 }
 
+func TestValidateID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"pi_3MtwBwLkdIwHu7ix28a3tqPa", true},
+		{"pi_local_01M8DGYT8YPM0M9SG7GTR914DC", true},
+		{"acct_1Nv0FGQ9RKHgCVdK", true},
+		{"re-1", true},
+		{"", false},
+		{strings.Repeat("a", payment.MaxIDLen+1), false},
+		{"pi_1/../x", false},
+		{"pi_local\x00x", false}, // a NUL, which Postgres refuses in text
+		{"pi_local\xffx", false}, // not UTF-8
+		{"pi_é", false},
+		{"pi 1", false},
+	} {
+		if err := payment.ValidateID("intent_id", tc.id); (err == nil) != tc.ok {
+			t.Errorf("ValidateID(%q) = %v, want ok %v", tc.id, err, tc.ok)
+		}
+	}
+}
+
 func TestTransferRequestValidate(t *testing.T) {
 	cases := []struct {
 		name string

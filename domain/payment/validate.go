@@ -62,9 +62,15 @@ func ValidateID(field, s string) error {
 	return v.Err()
 }
 
+// checkID accepts what providers' ids are made of (pi_3Mtw…, pi_local_01…,
+// acct_1Nv…): ASCII letters, digits, underscores and hyphens.
 func checkID(v *errs.Validator, field, s string) {
-	v.Check(s != "" && len(s) <= MaxIDLen && !strings.ContainsAny(s, " \t\r\n/?#&=%"), field,
-		"must be a provider id of at most %d bytes", MaxIDLen)
+	ok := s != "" && len(s) <= MaxIDLen
+	for i := 0; ok && i < len(s); i++ {
+		c := s[i]
+		ok = c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	}
+	v.Check(ok, field, "must be a provider id of at most %d letters, digits, _ and -", MaxIDLen)
 }
 
 func checkPositive(v *errs.Validator, field string, m money.Money) {
