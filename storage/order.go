@@ -767,13 +767,16 @@ func (s *OrderStore) UpdateRefund(ctx context.Context, r order.Refund) error {
 	return nil
 }
 
-// PendingRefunds returns pending refunds created before createdBefore.
-func (s *OrderStore) PendingRefunds(ctx context.Context, createdBefore time.Time, limit int) ([]order.Refund, error) {
+// UnsentRefunds returns pending refunds without a provider refund id, last
+// tried before triedBefore and created after createdAfter, least recently
+// tried first.
+func (s *OrderStore) UnsentRefunds(ctx context.Context, triedBefore, createdAfter time.Time, limit int) ([]order.Refund, error) {
 	db := conn(ctx, s.db)
 	var rms []refundModel
-	if err := db.Where("status = 'pending' AND created_at < ?", createdBefore.UTC()).Order("created_at").Limit(limit).
-		Find(&rms).Error; err != nil {
-		return nil, fmt.Errorf("pending refunds: %w", err)
+	err := db.Where("status = 'pending' AND provider_refund_id = '' AND updated_at < ? AND created_at > ?", triedBefore.UTC(), createdAfter.UTC()).
+		Order("updated_at").Limit(limit).Find(&rms).Error
+	if err != nil {
+		return nil, fmt.Errorf("unsent refunds: %w", err)
 	}
 	return s.completeRefunds(db, rms)
 }

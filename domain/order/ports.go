@@ -98,9 +98,11 @@ type Store interface {
 	InsertRefund(ctx context.Context, r Refund) error
 	// UpdateRefund writes the status, provider id and failure of r.
 	UpdateRefund(ctx context.Context, r Refund) error
-	// PendingRefunds returns up to limit refunds still pending that were
-	// created before createdBefore, oldest first.
-	PendingRefunds(ctx context.Context, createdBefore time.Time, limit int) ([]Refund, error)
+	// UnsentRefunds returns up to limit pending refunds the provider has
+	// not acknowledged (no ProviderRefundID), last tried (UpdatedAt) before
+	// triedBefore and created after createdAfter, least recently tried
+	// first.
+	UnsentRefunds(ctx context.Context, triedBefore, createdAfter time.Time, limit int) ([]Refund, error)
 }
 
 // ReserveLine is units of one variant to reserve.

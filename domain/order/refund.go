@@ -156,8 +156,10 @@ func (s *Service) settleRefund(ctx context.Context, orderID, refundID string) er
 		now := s.clock()
 		if gerr != nil {
 			if !definitive(gerr) {
+				// No answer: the sweep sends it again RefundRetryAfter from now.
 				result = fmt.Errorf("%w (refund: %v)", ErrPaymentUnavailable, gerr)
-				return nil
+				o.Refunds[i].UpdatedAt = now
+				return s.store.UpdateRefund(ctx, o.Refunds[i])
 			}
 			result = fmt.Errorf("%w: %v", ErrRefundFailed, gerr)
 			return s.moveRefund(ctx, &o, i, RefundFailed, gerr.Error(), now)

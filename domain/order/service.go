@@ -33,9 +33,16 @@ type Config struct {
 	// an order is given back (1 min): a margin over the time between a
 	// reservation and its order's insert.
 	OrphanGrace time.Duration
-	// RefundRetryAfter is how old a pending refund is before the sweep asks
-	// the provider again (30 s).
+	// RefundRetryAfter is how long after its last attempt a refund the
+	// provider never acknowledged (it was down, or its answer was lost) is
+	// sent again (30 s). A refund the provider acknowledged as pending is
+	// never sent again: its webhook settles it.
 	RefundRetryAfter time.Duration
+	// RefundRetryWindow is how long after its creation such a refund is
+	// sent again (23 h). Providers keep idempotency keys for about a day;
+	// past that a resend could refund twice, so a refund still
+	// unacknowledged is left pending for a person to check.
+	RefundRetryWindow time.Duration
 	// CleanupTimeout bounds the clean-up (releasing stock, cancelling an
 	// intent) after a caller gave up (10 s).
 	CleanupTimeout time.Duration
@@ -58,6 +65,7 @@ func (c Config) withDefaults() Config {
 	def(&c.SweepInterval, time.Second)
 	def(&c.OrphanGrace, time.Minute)
 	def(&c.RefundRetryAfter, 30*time.Second)
+	def(&c.RefundRetryWindow, 23*time.Hour)
 	def(&c.CleanupTimeout, 10*time.Second)
 	if c.SoldOutTTL == 0 {
 		c.SoldOutTTL = time.Second

@@ -10,7 +10,7 @@ import (
 type SweepResult struct {
 	Expired  int // pending orders expired, their stock given back
 	Orphans  int // reservations without an order given back
-	Refunds  int // pending refunds asked of the provider again
+	Refunds  int // refunds the provider never acknowledged, sent again
 	Failures int // refunds that are still pending or failed on retry
 }
 
@@ -35,8 +35,8 @@ func (s *Service) RunExpiry(ctx context.Context) error {
 // Sweep does the due work once: it expires pending orders past their
 // expiry (stock back, intent cancelled, event cancelled with reason
 // expired), gives back reservations that never got an order (a crash
-// between reservation and order), and asks the provider again for refunds
-// left pending. Each kind runs in transactions of Config.SweepBatch until
+// between reservation and order), and sends again the refunds the provider
+// never acknowledged (see Config.RefundRetryAfter). Each kind runs in transactions of Config.SweepBatch until
 // none is due.
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
@@ -60,7 +60,8 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 			break
 		}
 	}
-	refunds, err := s.store.PendingRefunds(ctx, s.clock().Add(-s.cfg.RefundRetryAfter), s.cfg.SweepBatch)
+	now := s.clock()
+	refunds, err := s.store.UnsentRefunds(ctx, now.Add(-s.cfg.RefundRetryAfter), now.Add(-s.cfg.RefundRetryWindow), s.cfg.SweepBatch)
 	if err != nil {
 		return res, err
 	}
