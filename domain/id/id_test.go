@@ -2,6 +2,7 @@ package id
 
 import (
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,5 +48,33 @@ func TestValid(t *testing.T) {
 				t.Fatalf("Valid(%q, %q) = %v, want %v", tt.prefix, tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestFloorBoundsTheIDsOfItsMillisecond(t *testing.T) {
+	at := time.Date(2026, 11, 27, 18, 0, 0, 500_000, time.UTC) // half a millisecond in
+	floor, next := Floor("ord", at), Floor("ord", at.Add(time.Millisecond))
+	if !Valid("ord", floor) || !Valid("ord", next) {
+		t.Fatalf("floors %q, %q are not valid ids", floor, next)
+	}
+	for _, tc := range []struct {
+		made  time.Time
+		above bool // at or above floor
+		below bool // below next
+	}{
+		{at, true, true},
+		{at.Add(-400 * time.Microsecond), true, true}, // the same millisecond
+		{at.Add(-time.Millisecond), false, true},
+		{at.Add(time.Millisecond), true, false},
+	} {
+		for range 20 {
+			got := New("ord", tc.made)
+			if (got >= floor) != tc.above || (got < next) != tc.below {
+				t.Fatalf("id made at %s: %s against floor %s and next %s", tc.made.Format(time.RFC3339Nano), got, floor, next)
+			}
+		}
+	}
+	if Floor("ord", time.Unix(0, 0)) != "ord_"+strings.Repeat("0", 26) {
+		t.Fatalf("the floor of the epoch is %s", Floor("ord", time.Unix(0, 0)))
 	}
 }
