@@ -87,6 +87,22 @@ func decodeStrict(data []byte, dst any) error {
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		return errs.Invalid(bodyField, "must not be null")
 	}
+	// Postgres text cannot hold U+0000, and no field of the contract needs
+	// it: a string carrying one is refused here, by its path, rather than
+	// failing in the database.
+	if bytes.Contains(data, []byte(`\u0000`)) {
+		var nul string
+		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+			if !v.key && strings.ContainsRune(v.str, 0) {
+				nul = v.path
+				return true
+			}
+			return false
+		})
+		if nul != "" {
+			return errs.Invalid(nul, "must not contain the NUL character")
+		}
+	}
 	// encoding/json matches keys case-insensitively ("TITLE" fills Title);
 	// the contract's field names are exact, so any other spelling is unknown.
 	if keysSpelledExactly(data, reflect.TypeOf(dst)) {
@@ -275,6 +291,7 @@ type visit struct {
 	name    string // the key, when key
 	unknown bool   // the key names no field of the struct it belongs to
 	end     int64  // offset just past the key, the scalar or the opening delimiter
+	str     string // the value, when it is a string
 }
 
 // walkJSON visits the keys and values of a valid-so-far JSON document in
@@ -352,7 +369,8 @@ func walkJSON(data []byte, t reflect.Type, fn func(visit) bool) {
 			continue
 		}
 		path, vt := valuePath(), valueType()
-		if fn(visit{path: path, end: end}) {
+		str, _ := tok.(string)
+		if fn(visit{path: path, end: end, str: str}) {
 			return
 		}
 		d, ok := tok.(json.Delim)
