@@ -224,6 +224,7 @@ func badInputs() []badCase {
 		party("token: unknown brand", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandNone}"}`, 404, "not_found", ""),
 		party("token: expiry in the past", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"2001-01-01T00:00:00Z"}`, 400, "validation_failed", "expires_at"),
 		party("token: expiry not a time", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"tomorrow"}`, 400, "validation_failed", "expires_at"),
+		party("token: expiry in the year 10000 UTC", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"9999-12-31T23:59:59-00:01"}`, 400, "validation_failed", "expires_at"),
 		party("token: agency mints a brand token", "/v1/tokens", "Bearer {agency}", `{"role":"brand","party_id":"{brandA}"}`, 403, "forbidden", ""),
 		party("token: agency mints for another's creator", "/v1/tokens", "Bearer {agency}", `{"role":"creator","party_id":"{crtB}"}`, 404, "not_found", ""),
 		party("token: creator mints", "/v1/tokens", "Bearer {creator}", `{"role":"creator","party_id":"{crtA}"}`, 403, "forbidden", ""),

@@ -234,6 +234,8 @@ func (s *Service) CreateTokenUntil(ctx context.Context, p Principal, role Role, 
 	}
 	if !expiresAt.IsZero() {
 		v.Check(expiresAt.After(s.now()), "expires_at", "must be in the future")
+		// RFC 3339, which every reply uses, has four-digit years.
+		v.Check(expiresAt.UTC().Year() <= 9999, "expires_at", "must be before the year 10000")
 	}
 	if err := v.Err(); err != nil {
 		return IssuedToken{}, err
