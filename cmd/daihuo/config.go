@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,14 @@ func parseRoles(s string) (roleSet, error) {
 	if len(set) == 0 {
 		return nil, errors.New("no roles given")
 	}
+	// The api serves the event streams, and only the live role's workers
+	// feed them (the live feed), count their viewers (presence) and prune
+	// their rooms: an api without them would give its viewers no live
+	// events and queue their presence forever. So api implies live, and the
+	// logged roles say so.
+	if set["api"] {
+		set["live"] = true
+	}
 	return set, nil
 }
 
@@ -104,7 +113,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	)
 	fs.StringVar(&c.Addr, "addr", env(getenv, "DAIHUO_ADDR", "127.0.0.1:8080"), "HTTP listen address (DAIHUO_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", env(getenv, "DAIHUO_DATA_DIR", ".data"), "folder of the private Postgres and embedded broker (DAIHUO_DATA_DIR)")
-	fs.StringVar(&roles, "roles", env(getenv, "DAIHUO_ROLES", strings.Join(allRoles(), ",")), "roles this process plays: api,relay,live,settle (DAIHUO_ROLES)")
+	fs.StringVar(&roles, "roles", env(getenv, "DAIHUO_ROLES", strings.Join(allRoles(), ",")), "roles this process plays: api,relay,live,settle; api implies live (DAIHUO_ROLES)")
 	fs.StringVar(&logLevel, "log-level", env(getenv, "DAIHUO_LOG_LEVEL", "info"), "debug, info, warn or error (DAIHUO_LOG_LEVEL)")
 	fs.StringVar(&brokers, "kafka-brokers", getenv("KAFKA_BROKERS"), "comma-separated Kafka brokers; empty starts an embedded broker (KAFKA_BROKERS)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long a shutdown may drain in-flight work")
@@ -174,21 +183,73 @@ func (c config) LogValue() slog.Value {
 	)
 }
 
-// maskURL hides the password of a connection URL, keeping where it points.
+// maskURL hides the passwords of a connection URL, keeping where it points:
+// the one in the user info and the password and sslpassword query
+// parameters. Anything it cannot read as a URL, such as a key=value DSN,
+// is hidden whole.
 func maskURL(s string) string {
 	if s == "" {
 		return "(private postgres under data dir)"
 	}
-	at := strings.LastIndex(s, "@")
-	scheme := strings.Index(s, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return "****"
 	}
-	creds := s[scheme+3 : at]
-	if user, _, ok := strings.Cut(creds, ":"); ok {
-		creds = user + ":****"
+	if u.User == nil && strings.Contains(s, "@") {
+		// User info the parser did not see as such, as in an unescaped
+		// password holding a / or #: its password would show in the host.
+		return "****"
 	}
-	return s[:scheme+3] + creds + s[at:]
+	u.RawQuery = maskQuery(u.RawQuery)
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "****", "" // no driver reads it; nothing to show
+	}
+	if u.User == nil {
+		return u.String()
+	}
+	// url.URL would escape the mask's stars: write the user info by hand.
+	user := url.User(u.User.Username()).String()
+	if p, ok := u.User.Password(); ok && p != "" {
+		user += ":****"
+	} else if ok {
+		user += ":"
+	}
+	u.User = nil
+	out, prefix := u.String(), u.Scheme+"://"
+	if !strings.HasPrefix(out, prefix) {
+		return "****"
+	}
+	return prefix + user + "@" + out[len(prefix):]
+}
+
+// maskQuery hides the values of the secret parameters of a raw query,
+// keeping the others as written. Both & and ; count as separators, so a
+// secret behind a ; is not taken for part of the value before it.
+func maskQuery(raw string) string {
+	var b strings.Builder
+	for raw != "" {
+		part, sep := raw, ""
+		if i := strings.IndexAny(raw, "&;"); i >= 0 {
+			part, sep, raw = raw[:i], raw[i:i+1], raw[i+1:]
+		} else {
+			raw = ""
+		}
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); err != nil {
+			part = "****" // an unreadable key could be anything
+		} else if secretParam(k) {
+			part = key + "=****"
+		}
+		b.WriteString(part)
+		b.WriteString(sep)
+	}
+	return b.String()
+}
+
+// secretParam reports whether a connection parameter holds a secret.
+func secretParam(key string) bool {
+	key = strings.ToLower(strings.TrimSpace(key))
+	return key == "password" || key == "sslpassword"
 }
 
 func newLogger(level slog.Level) *slog.Logger {

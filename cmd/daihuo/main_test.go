@@ -143,7 +143,7 @@ func TestConfigMasksSecretsAndRejectsBadRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.KafkaBrokers) != 2 || c.KafkaBrokers[1] != "k2:9092" || c.Roles.String() != "api,relay" {
+	if len(c.KafkaBrokers) != 2 || c.KafkaBrokers[1] != "k2:9092" || c.Roles.String() != "api,relay,live" {
 		t.Fatalf("config = %+v", c)
 	}
 	var logged strings.Builder

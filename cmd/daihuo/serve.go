@@ -55,12 +55,13 @@ func openBroker(ctx context.Context, c config, log *slog.Logger) (*broker, error
 	return b, nil
 }
 
-// serve runs the roles of c until ctx is cancelled, then shuts down in order:
-// stop accepting requests and drain them, stop the workers, flush the Kafka
-// writer, close the broker and the database.
 // defaultGCPercent is serve's garbage-collection target when GOGC is unset.
 const defaultGCPercent = 400
 
+// serve runs the roles of c until ctx is cancelled, then shuts down in order:
+// stop accepting requests and drain them, stop the workers and wait for them,
+// close the reserver, flush the Kafka writer, close the broker and the
+// database. It keeps that order when it fails half-way too.
 func serve(ctx context.Context, c config, getenv func(string) string, stdout io.Writer) error {
 	log := newLogger(c.LogLevel)
 	log.Info("starting daihuo", "config", c)
@@ -107,9 +108,44 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		seeded = &res
 	}
 
+	// The reserver batches the orders' stock reservations for the api's
+	// checkout and the workers (expiry, payment webhooks): made before them,
+	// it closes after they stop.
+	reserver := storage.NewReserver(db.db, outbox, storage.ReserverConfig{Logger: log})
+	defer reserver.Close()
+	var reserve order.Reserver = reserver
+	if getenv("DAIHUO_RESERVE") == "naive" { // the benchmark's baseline only
+		reserve = storage.NewNaiveReserver(reserver)
+	}
+
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWorkers()
-	var wg sync.WaitGroup
+	var (
+		wg  sync.WaitGroup
+		srv *http.Server // nil until the api listens
+	)
+	// stop drains the HTTP requests, then stops the workers and waits for
+	// them. Deferred here, it also runs when serve fails half-way (no payment
+	// gateway, a taken address, the demo not printed) after workers or the
+	// server started, so the deferred calls above (the reserver, the Kafka
+	// writer, the broker, the database) never close under a running worker
+	// or request.
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+		defer cancel()
+		if srv != nil {
+			if err := srv.Shutdown(shutdown); err != nil {
+				log.Error("drain http requests", "err", err)
+			}
+		}
+		stopWorkers()
+		wg.Wait()
+	}
+	defer stop()
 	startWorker := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -134,12 +170,6 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	if err != nil {
 		return err
 	}
-	reserver := storage.NewReserver(db.db, outbox, storage.ReserverConfig{Logger: log})
-	defer reserver.Close()
-	var reserve order.Reserver = reserver
-	if getenv("DAIHUO_RESERVE") == "naive" { // the benchmark's baseline only
-		reserve = storage.NewNaiveReserver(reserver)
-	}
 	orders := order.NewService(storage.NewOrderStore(db.db, outbox), reserve, gw, outbox, svc.tx,
 		func() time.Time { return time.Now().UTC() }, order.Config{ReservationTTL: c.ReservationTTL, OrphanGrace: c.OrphanGrace, Logger: log})
 	receiver = order.NewReceiver(gw, orders, log)
@@ -155,7 +185,8 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	}
 
 	// The live hub fans events out to this node's viewers; the feed fills it
-	// from daihuo.live and presence counts viewers across nodes.
+	// from daihuo.live and presence counts viewers across nodes. The api
+	// serves the event streams, so it always plays live too (parseRoles).
 	fanout := newFanout(getenv("DAIHUO_FANOUT"))
 	node := nodeID()
 	presence := live.NewPresence(storage.NewRoomStore(db.db), node, fanout.Streams, func(streamID string, n int) {
@@ -179,8 +210,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		startWorker("presence", func(ctx context.Context) error {
 			return presence.Run(ctx, func(err error) { log.Warn("presence beat", "err", err) })
 		})
-	} else if c.Roles["api"] {
-		log.Warn("api without the live role: event streams of this node receive no live events")
+	}
+	if c.Roles["live"] && !c.Roles["api"] {
+		log.Warn("live without the api role: this node serves no event streams, so its live hub has no viewers")
 	}
 	if c.Roles["api"] {
 		startWorker("likes", func(ctx context.Context) error {
@@ -198,7 +230,6 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		}).Run)
 	}
 
-	var srv *http.Server
 	base := "http://" + c.Addr
 	if c.Roles["api"] {
 		handler := api.New(api.Deps{
@@ -268,15 +299,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 
 	<-ctx.Done()
 	log.Info("shutting down")
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
-	defer cancel()
-	if srv != nil {
-		if err := srv.Shutdown(shutdown); err != nil {
-			log.Error("drain http requests", "err", err)
-		}
-	}
-	stopWorkers()
-	wg.Wait()
+	stop()
 	log.Info("stopped")
 	return nil
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMaskURL(t *testing.T) {
+	tests := []struct {
+		name, dsn, want string
+	}{
+		{"empty", "", "(private postgres under data dir)"},
+		{"no password", "postgres://app@db:5432/daihuo?sslmode=require", "postgres://app@db:5432/daihuo?sslmode=require"},
+		{"user info", "postgres://daihuo:hunter2@db:5432/daihuo", "postgres://daihuo:****@db:5432/daihuo"},
+		{"escaped user info", "postgres://app:hun%40ter2@db/daihuo", "postgres://app:****@db/daihuo"},
+		{"empty password", "postgres://app:@db/daihuo", "postgres://app:@db/daihuo"},
+		{"password parameter", "postgres://app@db:5432/daihuo?sslmode=require&password=hunter2", "postgres://app@db:5432/daihuo?sslmode=require&password=****"},
+		{"sslpassword parameter", "postgresql://app@db/daihuo?sslpassword=hunter2&sslmode=verify-full", "postgresql://app@db/daihuo?sslpassword=****&sslmode=verify-full"},
+		{"both and user info", "postgres://app:hunter2@db/daihuo?password=hunter2&sslpassword=hunter2", "postgres://app:****@db/daihuo?password=****&sslpassword=****"},
+		{"repeated", "postgres://db/daihuo?password=a&password=hunter2", "postgres://db/daihuo?password=****&password=****"},
+		{"upper case key", "postgres://db/daihuo?PASSWORD=hunter2", "postgres://db/daihuo?PASSWORD=****"},
+		{"escaped key", "postgres://db/daihuo?pass%77ord=hunter2", "postgres://db/daihuo?pass%77ord=****"},
+		{"semicolon", "postgres://db/daihuo?sslmode=require;password=hunter2", "postgres://db/daihuo?sslmode=require;password=****"},
+		{"bad escape in key", "postgres://db/daihuo?%zzpassword=hunter2&sslmode=require", "postgres://db/daihuo?****&sslmode=require"},
+		{"fragment", "postgres://db/daihuo#password=hunter2", "postgres://db/daihuo#****"},
+		{"unix socket", "postgres:///daihuo?host=/run/postgresql&password=hunter2", "postgres:///daihuo?host=/run/postgresql&password=****"},
+		{"key=value", "host=db user=app password=hunter2 dbname=daihuo", "****"},
+		{"key=value quoted", "host=db password='a://hunter2@b' dbname=daihuo", "****"},
+		{"multiple hosts", "postgres://app:hunter2@db1:5432,db2:5432/daihuo", "postgres://app:****@db1:5432,db2:5432/daihuo"},
+		{"opaque", "postgres:hunter2", "****"},
+		{"unescaped slash in password", "postgres://app:1234/hunter2@db/daihuo", "****"},
+		{"unescaped hash in password", "postgres://app:1234#hunter2@db/daihuo", "****"},
+		{"user only, no host", "postgres://app:hunter2@/daihuo", "postgres://app:****@/daihuo"},
+		{"escaped user", "postgres://a%40pp:hunter2@db/daihuo", "postgres://a%40pp:****@db/daihuo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := maskURL(tt.dsn)
+			if got != tt.want {
+				t.Errorf("maskURL(%q) = %q, want %q", tt.dsn, got, tt.want)
+			}
+			if strings.Contains(got, "hunter2") {
+				t.Errorf("maskURL(%q) shows the password: %q", tt.dsn, got)
+			}
+		})
+	}
+}
+
+func TestParseRolesAPIImpliesLive(t *testing.T) {
+	tests := []struct{ given, want string }{
+		{"api", "api,live"},
+		{"api,relay", "api,relay,live"},
+		{"api,live", "api,live"},
+		{"live", "live"},
+		{"relay,settle", "relay,settle"},
+		{"settle,relay,live,api", "api,relay,live,settle"},
+	}
+	for _, tt := range tests {
+		roles, err := parseRoles(tt.given)
+		if err != nil {
+			t.Errorf("parseRoles(%q): %v", tt.given, err)
+			continue
+		}
+		if got := roles.String(); got != tt.want {
+			t.Errorf("parseRoles(%q) = %s, want %s", tt.given, got, tt.want)
+		}
+	}
+}
