@@ -95,11 +95,44 @@ type room struct {
 	onShard []int                // viewers on each writer shard
 	history []frame              // ring of numbered frames, oldest first
 	lastSeq int64
-	active  time.Time // last publish, join or leave: Prune's clock
+	active  time.Time // creation, last publish, join or leave: Prune's clock
+	pruned  bool      // Prune took the room out of the hub: it must not be used
 }
 
+// newRoom returns an empty room, active from now on: Prune leaves it alone
+// until it has been idle for as long as any other room.
 func (h *Hub) newRoom() *room {
-	return &room{viewers: map[*Viewer]struct{}{}, chans: map[*Viewer]struct{}{}, onShard: make([]int, len(h.shards))}
+	return &room{
+		viewers: map[*Viewer]struct{}{},
+		chans:   map[*Viewer]struct{}{},
+		onShard: make([]int, len(h.shards)),
+		active:  time.Now(),
+	}
+}
+
+// lockRoom returns the stream's room with its lock held, or nil when there
+// is none and create is false. The room is looked up under h.mu but locked
+// after h.mu is released (Prune locks in the other order): a room that Prune
+// took out in between is never returned, the lookup is done again instead,
+// so nothing joins or publishes into a room the hub no longer knows.
+func (h *Hub) lockRoom(streamID string, create bool) *room {
+	for {
+		h.mu.Lock()
+		r := h.rooms[streamID]
+		if r == nil && create {
+			r = h.newRoom()
+			h.rooms[streamID] = r
+		}
+		h.mu.Unlock()
+		if r == nil {
+			return nil
+		}
+		r.mu.Lock()
+		if !r.pruned {
+			return r
+		}
+		r.mu.Unlock()
+	}
 }
 
 // Viewer is one connected player. Frames arrive on C until Serve hands the
@@ -170,19 +203,13 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 		}
 		frames = append(frames, frame{seq: ev.Seq, data: f})
 	}
+	// Numbered events make a room even without viewers: it keeps their
+	// history, so the first viewer can resume.
 	numbered := slices.ContainsFunc(frames, func(f frame) bool { return f.seq > 0 })
-	h.mu.Lock()
-	r := h.rooms[streamID]
-	if r == nil && numbered {
-		// Keep history even without viewers, so the first viewer can resume.
-		r = h.newRoom()
-		h.rooms[streamID] = r
-	}
-	h.mu.Unlock()
+	r := h.lockRoom(streamID, numbered)
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
 	r.active = time.Now()
 	var kept [][]byte
 	for _, f := range frames {
@@ -249,14 +276,7 @@ type Subscription struct {
 func (h *Hub) Subscribe(streamID string, lastSeq int64) Subscription {
 	c := make(chan []byte, h.opts.Buffer)
 	v := &Viewer{C: c, c: c, done: make(chan struct{}), stream: streamID, hub: h}
-	h.mu.Lock()
-	r := h.rooms[streamID]
-	if r == nil {
-		r = h.newRoom()
-		h.rooms[streamID] = r
-	}
-	h.mu.Unlock()
-	r.mu.Lock()
+	r := h.lockRoom(streamID, true)
 	defer r.mu.Unlock()
 	r.viewers[v] = struct{}{}
 	r.chans[v] = struct{}{}
@@ -281,13 +301,10 @@ func (h *Hub) Subscribe(streamID string, lastSeq int64) Subscription {
 
 // Unsubscribe removes a viewer; it is safe to call more than once.
 func (h *Hub) Unsubscribe(v *Viewer) {
-	h.mu.Lock()
-	r := h.rooms[v.stream]
-	h.mu.Unlock()
+	r := h.lockRoom(v.stream, false)
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
 	r.leave(v)
 	r.active = time.Now()
 	r.mu.Unlock()
@@ -312,13 +329,10 @@ func (r *room) leave(v *Viewer) {
 // dropped or left in the meantime. Once it went live, conn must not be
 // closed before v.gone is: fd could be another connection's by then.
 func (h *Hub) goLive(v *Viewer, conn net.Conn, fd int) bool {
-	h.mu.Lock()
-	r := h.rooms[v.stream]
-	h.mu.Unlock()
+	r := h.lockRoom(v.stream, false)
 	if r == nil {
 		return false
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.viewers[v]; !ok {
 		return false
@@ -379,6 +393,7 @@ func (h *Hub) Prune(idle time.Duration) int {
 		r.mu.Lock()
 		if len(r.viewers) == 0 && r.active.Before(cutoff) {
 			delete(h.rooms, id)
+			r.pruned = true
 			n++
 		}
 		r.mu.Unlock()
@@ -388,13 +403,10 @@ func (h *Hub) Prune(idle time.Duration) int {
 
 // Viewers is how many viewers of the stream are connected to this node.
 func (h *Hub) Viewers(streamID string) int {
-	h.mu.Lock()
-	r := h.rooms[streamID]
-	h.mu.Unlock()
+	r := h.lockRoom(streamID, false)
 	if r == nil {
 		return 0
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.viewers)
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,17 @@ const gatherWait = 500 * time.Microsecond
 // maxGather bounds the events handed over at once.
 const maxGather = 64
 
+// The wait between two start-up attempts (reading the partitions, a
+// partition's last offset) doubles from retryMin up to retryMax: a node
+// keeps trying until the brokers answer, without hammering them.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// ioTimeout bounds each dial and each request of the start-up steps.
+const ioTimeout = 5 * time.Second
+
 // Feed reads the live topic into a hub.
 type Feed struct {
 	brokers []string
@@ -55,7 +67,7 @@ func New(brokers []string, h Sink, log *slog.Logger) *Feed {
 }
 
 // Ready is closed once every partition reader is positioned, so events
-// published afterwards reach the hub.
+// published afterwards reach the hub. It stays open if Run ends before.
 func (f *Feed) Ready() <-chan struct{} { return f.ready }
 
 // SSEName turns an event type (daihuo.pin.added.v1) into the name players
@@ -68,11 +80,16 @@ func SSEName(typ string) string {
 	return name
 }
 
-// Run reads until ctx ends.
+// Run reads until ctx ends. Start-up failures (no broker answers, the topic
+// is not there yet) are retried with a growing wait instead of ending Run:
+// a node without its feed would never show a live event again.
 func (f *Feed) Run(ctx context.Context) error {
-	parts, err := partitions(ctx, f.brokers, event.TopicLive)
-	if err != nil {
+	var parts []kafka.Partition
+	if !f.retry(ctx, "read partitions", func() (err error) {
+		parts, err = partitions(ctx, f.brokers, event.TopicLive)
 		return err
+	}) {
+		return nil
 	}
 	var wg sync.WaitGroup
 	positioned := make(chan struct{}, len(parts))
@@ -87,6 +104,8 @@ func (f *Feed) Run(ctx context.Context) error {
 		select {
 		case <-positioned:
 		case <-ctx.Done():
+			wg.Wait()
+			return nil
 		}
 	}
 	close(f.ready)
@@ -94,7 +113,50 @@ func (f *Feed) Run(ctx context.Context) error {
 	return nil
 }
 
+// retry calls fn until it succeeds, waiting longer after each failure, and
+// reports false when ctx ended first.
+func (f *Feed) retry(ctx context.Context, step string, fn func() error) bool {
+	wait := retryMin
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		f.log.Warn("live feed not started yet, retrying", "step", step, "attempt", attempt, "in", wait, "err", err)
+		if !sleep(ctx, wait) {
+			return false
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// sleep waits for d and reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (f *Feed) readPartition(ctx context.Context, p kafka.Partition, positioned chan<- struct{}) {
+	// Start at the end: a node shows what happens from now on; a viewer's
+	// first event is a snapshot of the current state anyway. Never read
+	// without that position: a reader without one starts at the first
+	// retained offset and would replay the whole topic to the players.
+	var last int64
+	if !f.retry(ctx, "position partition "+strconv.Itoa(p.ID), func() (err error) {
+		last, err = lastOffset(ctx, f.brokers, p)
+		return err
+	}) {
+		return
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   f.brokers,
 		Topic:     p.Topic,
@@ -104,16 +166,12 @@ func (f *Feed) readPartition(ctx context.Context, p kafka.Partition, positioned 
 		MaxWait:   250 * time.Millisecond,
 	})
 	defer r.Close()
-	// Start at the end: a node shows what happens from now on; a viewer's
-	// first event is a snapshot of the current state anyway.
-	last, err := lastOffset(ctx, f.brokers, p)
-	if err == nil {
-		err = r.SetOffset(last)
+	if err := r.SetOffset(last); err != nil {
+		// Only a consumer-group reader refuses an offset: a bug, not an outage.
+		f.log.Error("position live reader", "partition", p.ID, "err", err)
+		return
 	}
 	positioned <- struct{}{}
-	if err != nil && ctx.Err() == nil {
-		f.log.Error("position live reader", "partition", p.ID, "err", err)
-	}
 	for {
 		msg, err := r.ReadMessage(ctx)
 		if err != nil {
@@ -121,7 +179,9 @@ func (f *Feed) readPartition(ctx context.Context, p kafka.Partition, positioned 
 				return
 			}
 			f.log.Warn("read live topic", "partition", p.ID, "err", err)
-			time.Sleep(time.Second)
+			if !sleep(ctx, time.Second) {
+				return
+			}
 			continue
 		}
 		batch := []kafka.Message{msg}
@@ -168,29 +228,63 @@ func (f *Feed) fanOut(p kafka.Partition, msgs []kafka.Message) {
 	flush()
 }
 
+// partitions reads the topic's partitions from the first broker that
+// answers.
 func partitions(ctx context.Context, brokers []string, topic string) ([]kafka.Partition, error) {
-	var lastErr error
+	var errs []error
 	for _, b := range brokers {
-		conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", b)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		parts, err := conn.ReadPartitions(topic)
-		conn.Close()
-		if err == nil && len(parts) > 0 {
+		parts, err := readPartitions(ctx, b, topic)
+		if err == nil {
 			return parts, nil
 		}
-		lastErr = err
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return nil, fmt.Errorf("partitions of %s: %w", topic, lastErr)
+	return nil, fmt.Errorf("partitions of %s: %w", topic, errors.Join(errs...))
 }
 
+func readPartitions(ctx context.Context, broker, topic string) ([]kafka.Partition, error) {
+	conn, err := (&kafka.Dialer{Timeout: ioTimeout}).DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(ioTimeout))
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 0 {
+		return nil, errors.New("no partitions")
+	}
+	return parts, nil
+}
+
+// lastOffset reads the partition's next offset through the first broker
+// that answers.
 func lastOffset(ctx context.Context, brokers []string, p kafka.Partition) (int64, error) {
-	conn, err := (&kafka.Dialer{Timeout: 5 * time.Second}).DialLeader(ctx, "tcp", brokers[0], p.Topic, p.ID)
+	var errs []error
+	for _, b := range brokers {
+		off, err := readLastOffset(ctx, b, p)
+		if err == nil {
+			return off, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return 0, fmt.Errorf("last offset of %s/%d: %w", p.Topic, p.ID, errors.Join(errs...))
+}
+
+func readLastOffset(ctx context.Context, broker string, p kafka.Partition) (int64, error) {
+	conn, err := (&kafka.Dialer{Timeout: ioTimeout}).DialLeader(ctx, "tcp", broker, p.Topic, p.ID)
 	if err != nil {
 		return 0, fmt.Errorf("dial partition leader: %w", err)
 	}
 	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(ioTimeout))
 	return conn.ReadLastOffset()
 }
