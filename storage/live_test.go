@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -233,5 +234,76 @@ func TestFlashPinAndAccess(t *testing.T) {
 	// An admin may take any stream down.
 	if _, err := w.svc.EndStream(ctx, party.Principal{Role: party.RoleAdmin}, w.stream.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A full screen makes room with the oldest pin the pinner may take down: a
+// brand only its own (never another brand's running flash sale), the host
+// any; a brand facing only others' pins is refused.
+func TestPinsMakeRoomOnlyWithTheirOwn(t *testing.T) {
+	ctx := context.Background()
+	w := newLiveWorld(t)
+	for _, it := range []struct {
+		p    party.Principal
+		prod catalog.Product
+	}{{w.brandA, w.prodA}, {w.brandB, w.prodB}} {
+		if _, err := w.svc.AddToLineup(ctx, it.p, w.stream.ID, it.prod.ID, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.svc.StartStream(ctx, w.creator, w.stream.ID); err != nil {
+		t.Fatal(err)
+	}
+	pin := func(p party.Principal, prod catalog.Product, flash bool) live.Pin {
+		t.Helper()
+		w.now = w.now.Add(time.Second)
+		in := live.NewPin{ProductID: prod.ID}
+		if flash {
+			in.Flash = &live.NewFlash{Price: money.Money{Amount: 999, Currency: "EUR"}, Quantity: 10, EndsAt: w.now.Add(time.Hour)}
+		}
+		got, err := w.svc.PinProduct(ctx, p, w.stream.ID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	screen := func() []string {
+		t.Helper()
+		_, active, err := w.svc.GetStream(ctx, w.stream.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, p := range active {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
+
+	sale := pin(w.brandA, w.prodA, true)
+	b1, b2 := pin(w.brandB, w.prodB, false), pin(w.brandB, w.prodB, false)
+	b3 := pin(w.brandB, w.prodB, false) // takes down b1, not brand A's flash sale
+	if got := screen(); !slices.Equal(got, []string{sale.ID, b2.ID, b3.ID}) {
+		t.Fatalf("after brand B's fourth pin: %v, want the flash sale %s, then %s and %s (b1 %s gone)", got, sale.ID, b2.ID, b3.ID, b1.ID)
+	}
+
+	// Brand A's flash sale leaves; brand B fills the screen; brand A is refused.
+	w.now = w.now.Add(time.Second)
+	if err := w.svc.Unpin(ctx, w.brandA, w.stream.ID, sale.ID); err != nil {
+		t.Fatal(err)
+	}
+	b4 := pin(w.brandB, w.prodB, false)
+	w.now = w.now.Add(time.Second)
+	_, err := w.svc.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodA.ID})
+	if !errors.Is(err, live.ErrScreenFull) {
+		t.Fatalf("brand A pinning over three of brand B's: %v, want ErrScreenFull", err)
+	}
+	if got := screen(); !slices.Equal(got, []string{b2.ID, b3.ID, b4.ID}) {
+		t.Fatalf("a refused pin changed the screen: %v", got)
+	}
+	// The host may take any down.
+	host := pin(w.creator, w.prodA, false)
+	if got := screen(); !slices.Equal(got, []string{b3.ID, b4.ID, host.ID}) {
+		t.Fatalf("after the host's pin: %v", got)
 	}
 }

@@ -22,7 +22,7 @@ const (
 
 // Limits of the live room.
 const (
-	MaxActivePins     = 3         // pins on screen at once; a fourth replaces the oldest
+	MaxActivePins     = 3         // pins on screen at once; a fourth replaces the oldest the pinner may take down
 	MaxTitleLen       = 200       // characters of a stream title
 	MaxPlaybackURLLen = 2048      // bytes of a playback URL
 	MaxCommissionBPS  = 10_000    // 100 %
@@ -48,6 +48,9 @@ var (
 	ErrStreamEnded = errs.New(errs.CodeInvalidState, "the stream has ended")
 	// ErrNotInLineup refuses a pin of a product that is not in the stream's line-up.
 	ErrNotInLineup = errs.Invalid("product_id", "is not in the stream's line-up")
+	// ErrScreenFull answers a brand's pin when every pin on screen is
+	// another brand's: only the host may take those down.
+	ErrScreenFull = errs.New(errs.CodeInvalidState, "the screen is full with other brands' pins; the host may unpin one")
 )
 
 // Stream is one live broadcast of a creator, selling in one currency.

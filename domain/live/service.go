@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/daihuo/daihuo/domain/catalog"
@@ -248,7 +249,9 @@ func (s *Service) Lineup(ctx context.Context, streamID string) ([]LineupItem, er
 // PinProduct shows a line-up product on every viewer's player, optionally as
 // a flash sale. The brand pins its own products, the host any line-up
 // product; only while the stream is live. With MaxActivePins already on
-// screen, the oldest is unpinned in the same transaction.
+// screen, the oldest pin the caller may take down is unpinned in the same
+// transaction: the host's any, a brand's only its own, so no brand ends
+// another's flash sale; when there is none, ErrScreenFull.
 func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID string, in NewPin) (Pin, error) {
 	var pin Pin
 	err := s.tx.InTx(ctx, func(ctx context.Context) error {
@@ -293,11 +296,15 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 		}
 		var evs []event.Event
 		for len(active) >= MaxActivePins {
-			ev, err := s.unpin(ctx, st, active[0], now)
+			i := slices.IndexFunc(active, func(a Pin) bool { return p.IsCreator(st.CreatorID) || p.IsBrand(a.BrandID) })
+			if i < 0 {
+				return ErrScreenFull
+			}
+			ev, err := s.unpin(ctx, st, active[i], now)
 			if err != nil {
 				return err
 			}
-			evs, active = append(evs, ev), active[1:]
+			evs, active = append(evs, ev), slices.Delete(active, i, i+1)
 		}
 		if err := s.store.InsertPin(ctx, pin); err != nil {
 			return err
