@@ -45,6 +45,15 @@ func (s *RoomStore) InsertMessage(ctx context.Context, m live.ChatMessage) error
 	return nil
 }
 
+// LockChatter takes a transaction-scoped advisory lock on the pair.
+func (s *RoomStore) LockChatter(ctx context.Context, streamID, shopperID string) error {
+	err := conn(ctx, s.db).Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "chat:"+streamID+":"+shopperID).Error
+	if err != nil {
+		return fmt.Errorf("lock chatter: %w", err)
+	}
+	return nil
+}
+
 // CountMessagesSince counts a shopper's messages in a stream since t.
 func (s *RoomStore) CountMessagesSince(ctx context.Context, streamID, shopperID string, t time.Time) (int, error) {
 	var n int64

@@ -3,8 +3,10 @@ package storage_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,5 +220,36 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	}
 	if peak != 5 || unique != 2 {
 		t.Fatalf("peak %d unique %d, want 5 and 2", peak, unique)
+	}
+}
+
+// Messages sent at once by one shopper count each other: no more than the
+// limit gets through.
+func TestChatRateLimitHoldsUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	w := newLiveWorld(t)
+	room := newRoom(t, w) // 3 messages per 10 s
+	ann := newShopper(t, w, "Ann")
+	if _, err := w.svc.StartStream(ctx, w.creator, w.stream.ID); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var sent, limited atomic.Int32
+	for range 30 {
+		wg.Go(func() {
+			_, err := room.Chat(ctx, ann, w.stream.ID, "flash deal!")
+			switch {
+			case err == nil:
+				sent.Add(1)
+			case errors.Is(err, live.ErrChatRateLimited):
+				limited.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if sent.Load() != 3 || limited.Load() != 27 {
+		t.Fatalf("%d messages sent and %d refused, want 3 and 27", sent.Load(), limited.Load())
 	}
 }

@@ -89,6 +89,10 @@ func ChatPayloadOf(m ChatMessage) ChatPayload {
 // RoomStore keeps chat, mutes and likes.
 type RoomStore interface {
 	InsertMessage(ctx context.Context, m ChatMessage) error
+	// LockChatter makes the shopper's messages in the stream wait for each
+	// other until the caller's transaction ends, so each one counts those
+	// before it.
+	LockChatter(ctx context.Context, streamID, shopperID string) error
 	// CountMessagesSince counts the shopper's messages in the stream since t.
 	CountMessagesSince(ctx context.Context, streamID, shopperID string, t time.Time) (int, error)
 	// DeleteMessage marks a message deleted; errs.ErrNotFound when it is not
@@ -173,6 +177,11 @@ func (r *Room) Chat(ctx context.Context, p party.Principal, streamID, text strin
 		}
 		if muted {
 			return ErrMuted
+		}
+		// Without the lock, messages sent at once would each count the
+		// others as unsent and all pass the limit.
+		if err := r.store.LockChatter(ctx, st.ID, p.PartyID); err != nil {
+			return err
 		}
 		now := r.clock()
 		n, err := r.store.CountMessagesSince(ctx, st.ID, p.PartyID, now.Add(-r.opts.ChatWindow))
