@@ -145,16 +145,21 @@ type lineupRequest struct {
 	CommissionBPS *int   `json:"commission_bps"`
 }
 
-// lineupJSON is one product of a stream's line-up.
+// lineupJSON is one product of a stream's line-up; commission_bps is null
+// for callers the deal is not shown to (see live.LineupView).
 type lineupJSON struct {
 	StreamID      string `json:"stream_id"`
 	ProductID     string `json:"product_id"`
 	BrandID       string `json:"brand_id"`
-	CommissionBPS int    `json:"commission_bps"`
+	CommissionBPS *int   `json:"commission_bps"`
 }
 
-func toLineupJSON(it live.LineupItem) lineupJSON {
-	return lineupJSON{StreamID: it.StreamID, ProductID: it.ProductID, BrandID: it.BrandID, CommissionBPS: it.CommissionBPS}
+func toLineupJSON(v live.LineupView) lineupJSON {
+	b := lineupJSON{StreamID: v.StreamID, ProductID: v.ProductID, BrandID: v.BrandID}
+	if v.ShowsCommission {
+		b.CommissionBPS = &v.CommissionBPS
+	}
+	return b
 }
 
 // addToLineup answers POST /v1/streams/{id}/lineup: a brand offers one of
@@ -175,16 +180,17 @@ func (s *server) addToLineup(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusCreated, toLineupJSON(it))
+	return reply(c, http.StatusCreated, toLineupJSON(live.LineupView{LineupItem: it, ShowsCommission: true})) // the brand's own
 }
 
-// listLineup answers GET /v1/streams/{id}/lineup, to anyone.
+// listLineup answers GET /v1/streams/{id}/lineup, to anyone; each
+// commission only to its brand, the host, the host's agency and admins.
 func (s *server) listLineup(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
 		return err
 	}
-	items, err := s.live.Lineup(c.Request.Context(), streamID)
+	items, err := s.live.Lineup(c.Request.Context(), principal(c), streamID)
 	if err != nil {
 		return err
 	}

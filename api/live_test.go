@@ -69,7 +69,7 @@ type (
 		StreamID      string `json:"stream_id"`
 		ProductID     string `json:"product_id"`
 		BrandID       string `json:"brand_id"`
-		CommissionBPS int    `json:"commission_bps"`
+		CommissionBPS *int   `json:"commission_bps"`
 	}
 	lineupList struct {
 		Data       []lineupReply `json:"data"`
@@ -197,15 +197,37 @@ func TestLiveFlow(t *testing.T) {
 	for _, p := range products {
 		var it lineupReply
 		c.Call(http.MethodPost, path+"/lineup", brand, map[string]any{"product_id": p, "commission_bps": 800}).Want(201).JSON(&it)
-		if it != (lineupReply{StreamID: st.ID, ProductID: p, BrandID: a.brand.ID, CommissionBPS: 800}) {
+		if it.StreamID != st.ID || it.ProductID != p || it.BrandID != a.brand.ID || it.CommissionBPS == nil || *it.CommissionBPS != 800 {
 			t.Errorf("line-up item %+v", it)
 		}
 	}
 	c.Call(http.MethodPost, path+"/lineup", brand, map[string]any{"product_id": products[0], "commission_bps": 1500}).Want(201)
-	var lineup lineupList
-	c.Call(http.MethodGet, path+"/lineup", "", nil).Want(200).JSON(&lineup)
-	if len(lineup.Data) != 4 || lineup.Data[0].ProductID != products[0] || lineup.Data[0].CommissionBPS != 1500 || lineup.NextCursor != nil {
-		t.Errorf("line-up %+v", lineup)
+	// Anyone sees the line-up; the commission only the brand, the host, its
+	// agency and admins.
+	for _, tc := range []struct {
+		who   string
+		token string
+		sees  bool
+	}{
+		{"anyone", "", false},
+		{"another brand", w.token(party.RoleBrand, 1), false},
+		{"a shopper", w.token(party.RoleShopper, 0), false},
+		{"the brand", brand, true},
+		{"the host", host, true},
+		{"the host's agency", w.token(party.RoleAgency, 0), true},
+		{"an admin", w.admin, true},
+	} {
+		var lineup lineupList
+		c.Call(http.MethodGet, path+"/lineup", tc.token, nil).Want(200).JSON(&lineup)
+		if len(lineup.Data) != 4 || lineup.Data[0].ProductID != products[0] || lineup.NextCursor != nil {
+			t.Fatalf("%s: line-up %+v", tc.who, lineup)
+		}
+		switch bps := lineup.Data[0].CommissionBPS; {
+		case tc.sees && (bps == nil || *bps != 1500):
+			t.Errorf("%s sees commission %v, want 1500", tc.who, bps)
+		case !tc.sees && bps != nil:
+			t.Errorf("%s sees commission %d, want null", tc.who, *bps)
+		}
 	}
 
 	// No pins before the stream is live.
@@ -215,6 +237,9 @@ func TestLiveFlow(t *testing.T) {
 		t.Errorf("started %+v", st)
 	}
 	wantCode(t, c.Call(http.MethodPost, path+"/start", host, nil).Want(409), "invalid_state", "")
+	// Live, a commission may rise but not fall.
+	wantCode(t, c.Call(http.MethodPost, path+"/lineup", brand, map[string]any{"product_id": products[0], "commission_bps": 1000}).Want(409), "invalid_state", "")
+	c.Call(http.MethodPost, path+"/lineup", brand, map[string]any{"product_id": products[0], "commission_bps": 1600}).Want(201)
 
 	// Four pins, by the brand and the host: three stay, the oldest goes.
 	var pins []pinReply

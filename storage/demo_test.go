@@ -125,7 +125,7 @@ func TestDemoShowIsLiveWithAFlashSale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lineup, err := lv.Lineup(ctx, st.ID)
+	lineup, err := lv.Lineup(ctx, party.Principal{Role: party.RoleAdmin}, st.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,9 @@ var (
 	ErrStreamEnded = errs.New(errs.CodeInvalidState, "the stream has ended")
 	// ErrNotInLineup refuses a pin of a product that is not in the stream's line-up.
 	ErrNotInLineup = errs.Invalid("product_id", "is not in the stream's line-up")
+	// ErrCommissionCut answers a brand lowering its commission in a live
+	// stream's line-up.
+	ErrCommissionCut = errs.New(errs.CodeInvalidState, "the commission cannot be lowered while the stream is live")
 	// ErrScreenFull answers a brand's pin when every pin on screen is
 	// another brand's: only the host may take those down.
 	ErrScreenFull = errs.New(errs.CodeInvalidState, "the screen is full with other brands' pins; the host may unpin one")

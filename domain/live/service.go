@@ -234,16 +234,45 @@ func (s *Service) AddToLineup(ctx context.Context, p party.Principal, streamID, 
 	if prod.Currency() != st.Currency {
 		return LineupItem{}, errs.Invalid("product_id", "is priced in %s but the stream sells in %s", prod.Currency(), st.Currency)
 	}
+	if st.Status == StatusLive {
+		// The host promotes the product on the terms it joined with: while
+		// the show is on, a brand may raise its commission, never cut it.
+		was, err := s.store.GetLineupItem(ctx, st.ID, prod.ID)
+		if err == nil && commissionBPS < was.CommissionBPS {
+			return LineupItem{}, ErrCommissionCut
+		}
+		if err != nil && !errors.Is(err, errs.ErrNotFound) {
+			return LineupItem{}, err
+		}
+	}
 	it := LineupItem{StreamID: st.ID, ProductID: prod.ID, BrandID: prod.BrandID, CommissionBPS: commissionBPS, AddedAt: s.clock()}
 	return it, s.store.PutLineupItem(ctx, it)
 }
 
-// Lineup lists the products offered in a stream.
-func (s *Service) Lineup(ctx context.Context, streamID string) ([]LineupItem, error) {
-	if _, err := s.store.GetStream(ctx, streamID); err != nil {
+// LineupView is a line-up item as one caller sees it: the commission is a
+// deal between the brand and the host, shown to them, the host's agency and
+// admins only.
+type LineupView struct {
+	LineupItem
+	ShowsCommission bool
+}
+
+// Lineup lists the products offered in a stream, to anyone, each as p may
+// see it.
+func (s *Service) Lineup(ctx context.Context, p party.Principal, streamID string) ([]LineupView, error) {
+	st, err := s.store.GetStream(ctx, streamID)
+	if err != nil {
 		return nil, err
 	}
-	return s.store.ListLineup(ctx, streamID)
+	items, err := s.store.ListLineup(ctx, streamID)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]LineupView, len(items))
+	for i, it := range items {
+		views[i] = LineupView{LineupItem: it, ShowsCommission: canHost(p, st) || p.IsAdmin() || p.IsBrand(it.BrandID)}
+	}
+	return views, nil
 }
 
 // PinProduct shows a line-up product on every viewer's player, optionally as
