@@ -139,6 +139,14 @@ func (s *RoomStore) Beat(ctx context.Context, node string, counts map[string]int
 	return nil
 }
 
+// ForgetNodes deletes the node counts last written before before.
+func (s *RoomStore) ForgetNodes(ctx context.Context, before time.Time) error {
+	if err := conn(ctx, s.db).Exec("DELETE FROM stream_presence WHERE seen_at < ?", before.UTC()).Error; err != nil {
+		return fmt.Errorf("forget presence: %w", err)
+	}
+	return nil
+}
+
 // Totals sums recent node counts per stream.
 func (s *RoomStore) Totals(ctx context.Context, streamIDs []string, since time.Time) (map[string]int, error) {
 	var rows []struct {

@@ -221,6 +221,24 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	if peak != 5 || unique != 2 {
 		t.Fatalf("peak %d unique %d, want 5 and 2", peak, unique)
 	}
+
+	// Long after, node B's row is deleted; node A's, still beating, stays.
+	rows := func(node string) int64 {
+		var n int64
+		if err := w.db.Raw("SELECT count(*) FROM stream_presence WHERE node_id = ?", node).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for range 40 {
+		w.now = w.now.Add(a.Window())
+		if err := a.Beat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rows("node-b") != 0 || rows("node-a") != 1 {
+		t.Fatalf("presence rows: node B %d, node A %d; want 0 and 1", rows("node-b"), rows("node-a"))
+	}
 }
 
 // Messages sent at once by one shopper count each other: no more than the

@@ -20,7 +20,14 @@ type PresenceStore interface {
 	AddViewers(ctx context.Context, seen []Seen) error
 	// Audience returns a stream's peak and unique viewers.
 	Audience(ctx context.Context, streamID string) (peak, unique int64, err error)
+	// ForgetNodes deletes the counts of nodes not heard from since before:
+	// nodes that stopped or died, and streams a node no longer shows.
+	ForgetNodes(ctx context.Context, before time.Time) error
 }
+
+// forgetAfter is how many windows a count outlives its last beat before
+// Run deletes it; Totals stopped summing it after one window already.
+const forgetAfter = 30
 
 // Seen is a viewer who opened a stream, by a key stable across visits (the
 // shopper id, or a hash for anonymous viewers).
@@ -44,6 +51,8 @@ type Presence struct {
 	mu   sync.Mutex
 	last map[string]int // totals broadcast last, per stream with local viewers
 	seen []Seen
+
+	forgotAt time.Time // when Beat last deleted stale counts
 }
 
 // NewPresence returns the presence loop of one node. local reports the
@@ -73,8 +82,12 @@ func (p *Presence) Viewers(ctx context.Context, streamID string) (int, error) {
 }
 
 // Beat runs one round: record this node's counts, read the totals, raise
-// peaks and broadcast totals that changed.
+// peaks and broadcast totals that changed; now and then, forget the counts
+// of nodes gone silent.
 func (p *Presence) Beat(ctx context.Context) error {
+	if err := p.forget(ctx); err != nil {
+		return err
+	}
 	now := p.now().UTC()
 	counts := p.local()
 	p.mu.Lock()
@@ -138,4 +151,22 @@ func (p *Presence) Run(ctx context.Context, onErr func(error)) error {
 			return nil
 		}
 	}
+}
+
+// forget deletes, once per forgetAfter windows, the counts of every node
+// that has not beaten for that long, so a node id that restarts or dies
+// (each process has its own) leaves no row behind for good.
+func (p *Presence) forget(ctx context.Context) error {
+	now := p.now().UTC()
+	horizon := forgetAfter * p.Window()
+	p.mu.Lock()
+	due := now.Sub(p.forgotAt) >= horizon
+	if due {
+		p.forgotAt = now
+	}
+	p.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return p.store.ForgetNodes(ctx, now.Add(-horizon))
 }
