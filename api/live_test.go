@@ -345,14 +345,14 @@ func TestFlashPin(t *testing.T) {
 	ends := time.Now().UTC().Add(30 * time.Minute).Truncate(time.Second)
 	flash := func(price map[string]any, ends string) map[string]any {
 		return map[string]any{"product_id": w.a().product.ID, "flash": map[string]any{
-			"price": price, "quantity": 50, "per_buyer_limit": 2, "ends_at": ends,
+			"price": price, "quantity": 10, "per_buyer_limit": 2, "ends_at": ends,
 		}}
 	}
 	eur := map[string]any{"amount": 2900, "currency": "EUR"}
 
 	var pin pinReply
 	c.Call(http.MethodPost, path, brand, flash(eur, ends.Format(time.RFC3339))).Want(201).JSON(&pin)
-	want := flashReply{Price: moneyReply{2900, "EUR"}, Quantity: 50, Remaining: 50, PerBuyerLimit: 2, EndsAt: ends}
+	want := flashReply{Price: moneyReply{2900, "EUR"}, Quantity: 10, Remaining: 10, PerBuyerLimit: 2, EndsAt: ends}
 	if pin.Flash == nil || *pin.Flash != want {
 		t.Errorf("flash %+v, want %+v", pin.Flash, want)
 	}

@@ -198,7 +198,14 @@ func TestFlashPinAndAccess(t *testing.T) {
 	if _, err := w.svc.StartStream(ctx, w.agency, w.stream.ID); err != nil {
 		t.Fatal(err)
 	}
-	flash := &live.NewFlash{Price: money.Money{Amount: 999, Currency: "EUR"}, Quantity: 100, PerBuyerLimit: 2, EndsAt: w.now.Add(5 * time.Minute)}
+	// No more units than the product has in stock (50).
+	flash := &live.NewFlash{Price: money.Money{Amount: 999, Currency: "EUR"}, Quantity: 51, PerBuyerLimit: 2, EndsAt: w.now.Add(5 * time.Minute)}
+	_, err := w.svc.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodA.ID, Flash: flash})
+	var ve *errs.ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "flash.quantity" {
+		t.Fatalf("a flash sale of 51 units with 50 in stock: %v", err)
+	}
+	flash.Quantity = 40
 	pin, err := w.svc.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodA.ID, Flash: flash})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +215,7 @@ func TestFlashPinAndAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := active[0].Flash
-	if active[0].ID != pin.ID || f == nil || f.Remaining != 100 || f.PerBuyerLimit != 2 || f.Price.Amount != 999 {
+	if active[0].ID != pin.ID || f == nil || f.Remaining != 40 || f.PerBuyerLimit != 2 || f.Price.Amount != 999 {
 		t.Fatalf("flash pin read back as %+v", active[0])
 	}
 	bad := *flash

@@ -319,6 +319,17 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 		if pin.Product, err = s.products.GetProduct(ctx, item.ProductID); err != nil {
 			return err
 		}
+		if pin.Flash != nil {
+			// A sale of more units than the shelves hold would show units
+			// that every buyer is refused.
+			var stock int64
+			for _, v := range pin.Product.Variants {
+				stock += v.StockAvailable
+			}
+			if pin.Flash.Quantity > stock {
+				return errs.Invalid("flash.quantity", "must be at most the %d units of the product in stock", stock)
+			}
+		}
 		active, err := s.store.ActivePins(ctx, st.ID)
 		if err != nil {
 			return err
