@@ -5,6 +5,8 @@ package group
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -76,9 +78,7 @@ func (g *Group[T, R]) drain(ctx context.Context) {
 	for i, c := range batch {
 		items[i] = c.item
 	}
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	res, err := g.run(rctx, items)
-	cancel()
+	res, err := g.runBatch(ctx, items)
 	for i, c := range batch {
 		if err != nil {
 			c.err = err
@@ -95,4 +95,23 @@ func (g *Group[T, R]) drain(ctx context.Context) {
 	if more {
 		go g.drain(ctx)
 	}
+}
+
+// runBatch runs one batch within the timeout. A run that panics or answers
+// the wrong number of results fails its batch with an error instead: a
+// panic would otherwise leave the group busy for good, and every later
+// caller waiting forever.
+func (g *Group[T, R]) runBatch(ctx context.Context, items []T) (res []R, err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("group batch panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	res, err = g.run(ctx, items)
+	if err == nil && len(res) != len(items) {
+		return nil, fmt.Errorf("group batch answered %d results for %d items", len(res), len(items))
+	}
+	return res, err
 }

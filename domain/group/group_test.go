@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,4 +72,38 @@ func TestCallerThatGivesUpGetsItsContextError(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	close(release)
+}
+
+// A batch that panics or answers the wrong number of results fails its
+// callers with an error, and the group keeps serving: without that, it
+// stayed busy and every later caller waited forever.
+func TestBrokenBatchFailsItsCallersOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		run   func(items []int) []int
+		error string
+	}{
+		{"panic", func([]int) []int { panic("bad batch") }, "panicked: bad batch"},
+		{"too few results", func([]int) []int { return nil }, "answered 0 results for 1 items"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var broken atomic.Bool
+			broken.Store(true)
+			g := New(5, func(_ context.Context, items []int) ([]int, error) {
+				if broken.Load() {
+					return tc.run(items), nil
+				}
+				return items, nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := g.Do(ctx, 1); err == nil || !strings.Contains(err.Error(), tc.error) {
+				t.Fatalf("broken batch: %v, want an error saying %q", err, tc.error)
+			}
+			broken.Store(false)
+			if got, err := g.Do(ctx, 2); err != nil || got != 2 {
+				t.Fatalf("the next call: %d, %v", got, err)
+			}
+		})
+	}
 }
