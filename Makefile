@@ -31,7 +31,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	@files="$$(git ls-files '*.go')" && test -n "$$files" || { echo "lint: git ls-files listed no Go files"; exit 1; }; \
+	unformatted="$$(gofmt -l $$files)" || exit 1; \
+	test -z "$$unformatted" || { echo "$$unformatted"; echo "gofmt needed"; exit 1; }
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')

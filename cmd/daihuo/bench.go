@@ -10,11 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,18 +56,15 @@ func startBenchServer(ctx context.Context, env map[string]string) (*benchServer,
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freeLoopbackPort()
-	if err != nil {
-		return nil, err
-	}
 	tok := make([]byte, 24)
 	_, _ = rand.Read(tok)
-	s := &benchServer{url: "http://127.0.0.1:" + strconv.Itoa(port), admin: "bench_" + hex.EncodeToString(tok), dir: dir}
+	s := &benchServer{admin: "bench_" + hex.EncodeToString(tok), dir: dir}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.CommandContext(ctx, self, "serve", "--data-dir", dir, "--addr", "127.0.0.1:"+strconv.Itoa(port), "--log-level", "warn")
+	// Port 0: the server binds a free port itself and prints its URL.
+	s.cmd = exec.CommandContext(ctx, self, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
 	s.cmd.Env = append(os.Environ(), "DAIHUO_ADMIN_TOKEN="+s.admin, "DATABASE_URL=", "KAFKA_BROKERS=")
 	for k, v := range env {
 		s.cmd.Env = append(s.cmd.Env, k+"="+v)
@@ -83,11 +78,12 @@ func startBenchServer(ctx context.Context, env map[string]string) (*benchServer,
 		return nil, err
 	}
 	select {
-	case _, ok := <-awaitServing(stdout):
+	case u, ok := <-awaitServing(stdout):
 		if !ok {
 			s.stop()
 			return nil, errors.New("server exited before serving")
 		}
+		s.url = u
 	case <-time.After(2 * time.Minute):
 		s.stop()
 		return nil, errors.New("server not serving within 2 minutes")
@@ -225,15 +221,6 @@ func (w *benchWorld) call(ctx context.Context, token, method, path string, body,
 		return json.Unmarshal(b, out)
 	}
 	return nil
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // jsonStringBytes returns the string value that follows key (such as

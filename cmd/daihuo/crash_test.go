@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,16 +50,15 @@ type childServer struct {
 	cmd *exec.Cmd
 }
 
+// startChild starts a serve process on a port of its own choosing (no other
+// process can take it between a pick and the bind), with the test's
+// environment but none of the settings of the shell that ran the tests.
 func startChild(t *testing.T, env []string, args ...string) *childServer {
 	t.Helper()
-	port, err := freeLoopbackPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--log-level", "error"}, args...)
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "error"}, args...)
 	raw, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), serveChildEnv+"="+string(raw)), env...)
+	cmd.Env = append(append(ownEnv(os.Environ()), serveChildEnv+"="+string(raw)), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -66,18 +67,31 @@ func startChild(t *testing.T, env []string, args ...string) *childServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var url string
 	select {
-	case _, ok := <-awaitServing(out):
+	case u, ok := <-awaitServing(out):
 		if !ok {
 			t.Fatal("server child exited before serving")
 		}
+		url = u
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		t.Fatal("server child not serving within a minute")
 	}
-	s := &childServer{url: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
+	s := &childServer{url: url, cmd: cmd}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return s
+}
+
+// ownEnv drops from env the settings that would make a child server other
+// than the test means it to be: the service's own variables and the
+// real-infrastructure ones.
+func ownEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return strings.HasPrefix(name, "DAIHUO_") || strings.HasPrefix(name, "STRIPE_") ||
+			name == "DATABASE_URL" || name == "KAFKA_BROKERS" || name == "GOGC"
+	})
 }
 
 // A server killed with SIGKILL in the middle of a flash sale loses and

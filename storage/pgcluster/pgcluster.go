@@ -26,13 +26,49 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// DefaultBinDir is where Debian's postgresql-15 package puts the server binaries.
+// DefaultBinDir is where Debian's postgresql-15 package puts the server
+// binaries; FindBinDir falls back to a newer major version when it is absent.
 const DefaultBinDir = "/usr/lib/postgresql/15/bin"
+
+// minMajor is the oldest PostgreSQL major version daihuo runs on.
+const minMajor = 15
+
+// FindBinDir returns the server binaries Start uses by default: those of
+// DAIHUO_PG_BIN when set, else PostgreSQL 15's, else the newest major
+// version of at least 15 installed the Debian way under root (normally
+// /usr/lib/postgresql), or "" when there is none.
+func FindBinDir(root string, getenv func(string) string) string {
+	if dir := getenv("DAIHUO_PG_BIN"); dir != "" {
+		return dir
+	}
+	if hasPgCtl(filepath.Join(root, strconv.Itoa(minMajor), "bin")) {
+		return filepath.Join(root, strconv.Itoa(minMajor), "bin")
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return ""
+	}
+	best := 0
+	for _, e := range entries {
+		if v, err := strconv.Atoi(e.Name()); err == nil && v > best && v >= minMajor && hasPgCtl(filepath.Join(root, e.Name(), "bin")) {
+			best = v
+		}
+	}
+	if best == 0 {
+		return ""
+	}
+	return filepath.Join(root, strconv.Itoa(best), "bin")
+}
+
+func hasPgCtl(binDir string) bool {
+	_, err := os.Stat(filepath.Join(binDir, "pg_ctl"))
+	return err == nil
+}
 
 // Options configure a cluster.
 type Options struct {
 	Dir    string // holds data/, postgres.log and the password file; created if missing
-	BinDir string // PostgreSQL server binaries; DefaultBinDir when empty
+	BinDir string // PostgreSQL server binaries; FindBinDir's choice when empty
 	Port   int    // 0 picks a free loopback port
 	// Ephemeral trades durability for speed (no fsync, no full-page writes):
 	// for test clusters that are thrown away.
@@ -52,10 +88,13 @@ type Cluster struct {
 // already running on the same data directory (left by a killed process).
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.BinDir == "" {
-		o.BinDir = DefaultBinDir
+		o.BinDir = FindBinDir("/usr/lib/postgresql", os.Getenv)
+	}
+	if o.BinDir == "" {
+		o.BinDir = DefaultBinDir // named in the error below
 	}
 	if _, err := os.Stat(filepath.Join(o.BinDir, "pg_ctl")); err != nil {
-		return nil, fmt.Errorf("postgres server binaries not found in %s (install postgresql-15, or set DATABASE_URL): %w", o.BinDir, err)
+		return nil, fmt.Errorf("postgres server binaries not found in %s (run scripts/deps.sh run, install postgresql-15, set DAIHUO_PG_BIN, or set DATABASE_URL): %w", o.BinDir, err)
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
