@@ -198,8 +198,9 @@ func (s *server) engine(routes []route) *gin.Engine {
 
 	// Order matters: the request id first so every later log line has it; the
 	// access log and metrics outside recovery so a panic is still counted as
-	// the 500 it became; the body limit last, right before routing.
-	e.Use(s.requestID, s.observe, s.recoverPanic, s.limitBody)
+	// the 500 it became; the body limit last, right before routing. Cache
+	// and sniffing headers go on every /v1 answer, problems included.
+	e.Use(s.requestID, noStore, s.observe, s.recoverPanic, s.limitBody)
 	e.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	e.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 	for _, r := range routes {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -169,5 +170,16 @@ func (s *server) limitBody(c *gin.Context) {
 	}
 	if c.Request.Body != nil && c.Request.Body != http.NoBody {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	}
+}
+
+// noStore keeps /v1 answers out of every cache and stops browsers sniffing
+// their type: they carry client secrets and tokens. The event stream sets
+// its own Cache-Control (no-cache) when it starts, which replaces this one.
+func noStore(c *gin.Context) {
+	if p := c.Request.URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+		h := c.Writer.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
 	}
 }

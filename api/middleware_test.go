@@ -11,6 +11,7 @@ import (
 
 	"github.com/daihuo/daihuo/api/apitest"
 	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/party"
 )
 
 func TestRequestID(t *testing.T) {
@@ -146,5 +147,53 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 				t.Errorf("client_ip = %v, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// Every /v1 answer, problems included, is kept out of caches (it may carry
+// a client secret or a token) and not sniffed; the event stream keeps its
+// own Cache-Control, and routes outside /v1 are left alone.
+func TestNoStore(t *testing.T) {
+	w := newWorld(t)
+	c := w.client(t)
+	o := w.newOrder(t, 0, 1)
+	shopper := w.token(party.RoleShopper, 0)
+	tests := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+	}{
+		{"a shopper and its token", http.MethodPost, "/v1/shoppers", "", map[string]any{"display_name": "Cache test"}, 201},
+		{"an order and its client secret", http.MethodGet, "/v1/orders/" + o.ID, shopper, nil, 200},
+		{"a public stream", http.MethodGet, "/v1/streams/" + w.a().stream.ID, "", nil, 200},
+		{"a problem", http.MethodGet, "/v1/me", "", nil, 401},
+		{"an unknown route", http.MethodGet, "/v1/nope", "", nil, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := c.Call(tt.method, tt.path, tt.token, tt.body).Want(tt.status)
+			if got := res.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", got)
+			}
+			if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			}
+		})
+	}
+	if res := c.Call(http.MethodGet, "/healthz", "", nil).Want(200); res.Header.Get("Cache-Control") == "no-store" {
+		t.Errorf("/healthz got Cache-Control no-store")
+	}
+
+	// The event stream, served over a real connection, says no-cache itself.
+	ev := openEvents(t, w, "/v1/streams/"+w.a().stream.ID+"/events", "", "")
+	defer ev.close()
+	if ev.status != http.StatusOK {
+		t.Fatalf("events: status %d: %s", ev.status, ev.body)
+	}
+	if got := ev.header.Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("events: Cache-Control %q, want the stream's no-cache", got)
+	}
+	if got := ev.header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("events: X-Content-Type-Options %q, want nosniff", got)
 	}
 }

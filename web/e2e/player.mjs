@@ -25,11 +25,39 @@ const browser = await chromium.launch({
     '--disable-sync', '--no-first-run', '--disable-quic'],
 });
 const seen = {};
-try {
-  const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, locale: 'en-US' };
+
+// watch opens the player at path on a new page that records its errors:
+// uncaught exceptions, console errors (the browser logs failed requests
+// there too), and dialogs (an alert would mean injected script ran). A
+// failed request is expected only when allowed(url, status) says so.
+async function watch(path, allowed = () => false) {
+  const page = await browser.newPage(phone);
   const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${BASE_URL}/watch/${STREAM_ID}`);
+  page.on('pageerror', (e) => errors.push('page error: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const status = /status of (\d+)/.exec(m.text())?.[1];
+    if (!allowed(m.location().url, Number(status))) errors.push(`console error: ${m.text()} (${m.location().url})`);
+  });
+  page.on('dialog', (d) => { errors.push('dialog: ' + d.message()); d.dismiss().catch(() => {}); });
+  const requests = [];
+  page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+  await page.goto(BASE_URL + path);
+  return { page, errors, requests };
+}
+
+try {
+  // The pages may not be framed, and are never served as assets.
+  const res = await fetch(`${BASE_URL}/watch/${STREAM_ID}`);
+  seen.csp = res.headers.get('content-security-policy');
+  if (!seen.csp?.includes("frame-ancestors 'none'")) throw new Error('watch page CSP: ' + seen.csp);
+  if (res.headers.get('x-frame-options') !== 'DENY') throw new Error('watch page X-Frame-Options: ' + res.headers.get('x-frame-options'));
+  const asHTML = await fetch(`${BASE_URL}/assets/watch.html`);
+  if (asHTML.status !== 404) throw new Error('/assets/watch.html answered ' + asHTML.status);
+
+  // The declined card is answered 402, which the browser logs.
+  const { page, errors } = await watch(`/watch/${STREAM_ID}`, (url, status) => url.includes('/confirm') && status === 402);
 
   // The snapshot shows the stream as live.
   await page.locator('#status', { hasText: 'live' }).waitFor({ timeout });
@@ -44,6 +72,18 @@ try {
   await card.waitFor({ timeout });
   seen.pinCard = (await card.textContent()).replace(/\s+/g, ' ').trim();
   if (!seen.pinCard.includes('7 left')) throw new Error('flash card lacks the units left: ' + seen.pinCard);
+  seen.flashPrice = await card.locator('.price').evaluate((el) => el.firstChild.textContent);
+  if (seen.flashPrice !== '€9.90') throw new Error('flash price shows ' + seen.flashPrice + ', want €9.90');
+
+  // The countdown ticks without taking the focus away from Buy.
+  const buy = card.getByRole('button', { name: 'Buy' });
+  await buy.focus();
+  const before = await card.locator('.flashline').textContent();
+  await page.waitForTimeout(1200);
+  seen.buyKeepsFocus = await buy.evaluate((el) => el === document.activeElement);
+  if (!seen.buyKeepsFocus) throw new Error('Buy lost the focus as the countdown ticked');
+  await page.waitForFunction(([id, text]) => document.querySelector(`[data-pin="${id}"] .flashline`).textContent !== text, [pin.id, before], { timeout });
+  if (!(await buy.evaluate((el) => el === document.activeElement))) throw new Error('Buy lost the focus when the countdown changed');
 
   // Chat as a guest: the message comes back through the stream's events.
   await page.fill('#chat-text', 'hello from the player');
@@ -51,8 +91,17 @@ try {
   await page.locator('#chat li', { hasText: 'hello from the player' }).waitFor({ timeout });
   seen.chat = true;
 
-  // Buy from the flash pin and pay with the local simulator's test card.
-  await card.getByRole('button', { name: 'Buy' }).click();
+  // Markup in a message is shown as text, never run.
+  const markup = '<img src=x onerror=alert(1)>';
+  await page.fill('#chat-text', markup);
+  await page.click('#chat-form button[type=submit]');
+  await page.locator('#chat li', { hasText: markup }).waitFor({ timeout });
+  if (await page.locator('#chat img').count()) throw new Error('a chat message made an <img>');
+  seen.chatMarkupIsText = true;
+
+  // Buy from the flash pin, with a long press, and pay with the local
+  // simulator's test card.
+  await buy.click({ delay: 1200 });
   await page.fill('#co-name', 'Ada Lovelace');
   await page.fill('#co-line1', '12 Rue de la Paix');
   await page.fill('#co-city', 'Paris');
@@ -97,10 +146,31 @@ try {
   seen.orders = await page.locator('#orders-list li[data-order] .status').allTextContents();
   if (seen.orders.join() !== 'cancelled,paid') throw new Error('orders: ' + seen.orders.join());
   seen.orderTitle = await rows.first().locator('span').first().textContent();
+  const product = await api(`/v1/products/${PRODUCT_ID}`, BRAND_TOKEN);
+  if (seen.orderTitle !== product.title) throw new Error(`first order titled ${seen.orderTitle}, want ${product.title}`);
   await page.getByRole('button', { name: 'Close' }).last().click();
 
   if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  if (errors.length) throw new Error('page errors: ' + errors.join('; '));
+  if (errors.length) throw new Error('errors: ' + errors.join('; '));
+
+  // A link whose id is no stream id shows so and calls no API at all. This
+  // one, put in an API path unencoded, would make it /v1/orders/…/cancel
+  // (%2e%2e is a dot-dot segment, and a backslash a slash, to a URL).
+  const crafted = await watch('/watch/' + encodeURIComponent('%2e%2e\\orders\\ord_01JABCDEFGHJKMNPQRSTVWXYZ0\\cancel?'));
+  await crafted.page.locator('#poster-text', { hasText: 'No such stream' }).waitFor({ timeout });
+  seen.craftedCalls = crafted.requests.filter((p) => p.startsWith('/v1/'));
+  if (seen.craftedCalls.length) throw new Error('a crafted link called ' + seen.craftedCalls.join());
+  if (crafted.errors.length) throw new Error('errors: ' + crafted.errors.join('; '));
+
+  // A well-formed id of no stream: its events and the stream answer 404
+  // (which the browser logs), the player says so and stops asking.
+  const unknown = await watch('/watch/str_00000000000000000000000000', (url, status) => status === 404 && url.includes('/v1/streams/str_00000000000000000000000000'));
+  await unknown.page.locator('#poster-text', { hasText: 'No such stream' }).waitFor({ timeout });
+  const asked = unknown.requests.filter((p) => p.endsWith('/events')).length;
+  await unknown.page.waitForTimeout(2500); // the old player tried again every 2 s
+  seen.unknownEventRequests = unknown.requests.filter((p) => p.endsWith('/events')).length;
+  if (seen.unknownEventRequests !== asked) throw new Error(`the player asked for an unknown stream's events ${seen.unknownEventRequests} times`);
+  if (unknown.errors.length) throw new Error('errors: ' + unknown.errors.join('; '));
   console.log(JSON.stringify({ ok: true, seen }));
 } catch (err) {
   console.log(JSON.stringify({ ok: false, error: String(err), seen }));

@@ -2,13 +2,34 @@
 // a countdown and the units left), chat, likes and checkout, all kept live
 // by the stream's Server-Sent Events.
 const $ = (id) => document.getElementById(id);
-const streamId = decodeURIComponent(location.pathname.split('/').pop());
-const state = { stream: null, pins: new Map(), lastRemaining: new Map() };
+const streamId = (() => {
+  try {
+    return decodeURIComponent(location.pathname.split('/').pop());
+  } catch {
+    return ''; // a malformed %-escape names no stream
+  }
+})();
+// validStream: only a well-formed stream id ever reaches an API path.
+const validStream = /^str_[0-9A-Z]{26}$/.test(streamId);
+const streamPath = '/v1/streams/' + encodeURIComponent(streamId);
+const state = { stream: null, pins: new Map() };
 
-// Money is integer minor units; Intl knows each currency's decimals.
+// minorDigits are the server's ISO 4217 exponents that are not 2
+// (domain/money/currency.go; web/web_test.go keeps the two equal). Intl's
+// own decimals differ for some (IDR, HUF, COP, IQD…), and amounts are in
+// the server's minor units.
+const minorDigits = {
+  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0,
+  UGX: 0, UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
+  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
+};
+
+// formatMoney shows integer minor units with the server's decimals.
 function formatMoney(m) {
-  const digits = new Intl.NumberFormat('en', { style: 'currency', currency: m.currency }).resolvedOptions().maximumFractionDigits;
-  return new Intl.NumberFormat(undefined, { style: 'currency', currency: m.currency }).format(m.amount / 10 ** digits);
+  const digits = minorDigits[m.currency] ?? 2;
+  return new Intl.NumberFormat(undefined, {
+    style: 'currency', currency: m.currency, minimumFractionDigits: digits, maximumFractionDigits: digits,
+  }).format(m.amount / 10 ** digits);
 }
 
 async function api(path, { method = 'GET', body, token, key } = {}) {
@@ -65,44 +86,100 @@ function renderStream(s) {
   $('poster-text').textContent = s.status === 'ended' ? 'This live has ended' : s.status === 'scheduled' ? 'Starting soon' : s.title;
 }
 
+// Pin cards are built once, when their pin arrives (snapshot or
+// pin.added), and then only their changing parts are updated in place: the
+// units left, the countdown and the Buy button's state. So a focused or
+// pressed Buy button is never replaced under the viewer's finger.
+const cards = new Map(); // pin id → { card, line, left, clock, buy }
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function buildCard(pin) {
+  const p = pin.product;
+  productTitles.set(p.id, p.title);
+  const card = document.createElement('article');
+  card.className = 'pin' + (pin.flash ? ' flash' : '');
+  card.dataset.pin = pin.id;
+  const img = p.image_url ? Object.assign(document.createElement('img'), { src: p.image_url, alt: '' }) : Object.assign(document.createElement('div'), { className: 'thumb' });
+  const info = document.createElement('div');
+  const h = document.createElement('h3');
+  h.textContent = p.title;
+  const price = document.createElement('div');
+  price.className = 'price';
+  const regular = p.variants[0]?.price;
+  const parts = { card, line: null, left: null, clock: null, buy: null };
+  if (pin.flash) {
+    price.textContent = formatMoney(pin.flash.price);
+    if (regular) price.append(Object.assign(document.createElement('span'), { className: 'was', textContent: formatMoney(regular) }));
+    const line = document.createElement('div');
+    line.className = 'flashline';
+    parts.line = line;
+    parts.left = Object.assign(document.createElement('span'), { className: 'left' });
+    // A timer is not announced as it ticks (its implicit aria-live is off).
+    parts.clock = Object.assign(document.createElement('span'), { className: 'clock' });
+    parts.clock.setAttribute('role', 'timer');
+    line.append('⚡ ', parts.left, ' · ', parts.clock);
+    info.append(h, price, line);
+  } else {
+    if (regular) price.textContent = formatMoney(regular);
+    info.append(h, price);
+  }
+  const buy = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Buy' });
+  buy.addEventListener('click', () => {
+    const current = state.pins.get(pin.id);
+    if (current) openCheckout(current);
+  });
+  parts.buy = buy;
+  card.append(img, info, buy);
+  return parts;
+}
+
+// renderPins makes the cards follow state.pins: cards of gone pins are
+// removed, new pins get a card, in pin order; then updatePins.
 function renderPins() {
   const box = $('pins');
-  const now = Date.now();
-  const cards = [...state.pins.values()].sort((a, b) => a.pinned_at.localeCompare(b.pinned_at));
-  box.replaceChildren(...cards.map((pin) => {
-    const p = pin.product;
-    productTitles.set(p.id, p.title);
-    const card = document.createElement('article');
-    card.className = 'pin' + (pin.flash ? ' flash' : '');
-    card.dataset.pin = pin.id;
-    const img = p.image_url ? Object.assign(document.createElement('img'), { src: p.image_url, alt: '' }) : Object.assign(document.createElement('div'), { className: 'thumb' });
-    const info = document.createElement('div');
-    const h = document.createElement('h3');
-    h.textContent = p.title;
-    const price = document.createElement('div');
-    price.className = 'price';
-    const regular = p.variants[0]?.price;
-    if (pin.flash) {
-      price.textContent = formatMoney(pin.flash.price);
-      if (regular) price.append(Object.assign(document.createElement('span'), { className: 'was', textContent: formatMoney(regular) }));
-      const line = document.createElement('div');
-      line.className = 'flashline';
-      const left = Math.max(0, Math.floor((Date.parse(pin.flash.ends_at) - now) / 1000));
-      line.textContent = `⚡ ${pin.flash.remaining} left · ${clock(left)}`;
-      line.dataset.remaining = pin.flash.remaining;
-      info.append(h, price, line);
-    } else {
-      if (regular) price.textContent = formatMoney(regular);
-      info.append(h, price);
+  for (const [id, c] of cards) {
+    if (!state.pins.has(id)) {
+      c.card.remove();
+      cards.delete(id);
     }
-    const buy = document.createElement('button');
-    const over = pin.flash && (pin.flash.remaining <= 0 || Date.parse(pin.flash.ends_at) <= now);
-    buy.textContent = over ? 'Sold out' : 'Buy';
-    buy.disabled = over || state.stream?.status !== 'live';
-    buy.addEventListener('click', () => openCheckout(pin));
-    card.append(img, info, buy);
-    return card;
-  }));
+  }
+  const pins = [...state.pins.values()].sort((a, b) => a.pinned_at.localeCompare(b.pinned_at));
+  pins.forEach((pin, i) => {
+    let c = cards.get(pin.id);
+    if (!c) {
+      c = buildCard(pin);
+      cards.set(pin.id, c);
+    }
+    // Moving a card would drop the focus inside it: only when out of place.
+    if (box.children[i] !== c.card) box.insertBefore(c.card, box.children[i] ?? null);
+  });
+  updatePins();
+}
+
+// updatePins updates, in place, what changes on the cards: units left,
+// countdown, and whether Buy can be pressed.
+function updatePins() {
+  const now = Date.now();
+  const live = state.stream?.status === 'live';
+  for (const [id, c] of cards) {
+    const pin = state.pins.get(id);
+    if (!pin) continue;
+    let over = false;
+    if (pin.flash && c.line) {
+      const left = Math.max(0, Math.floor((Date.parse(pin.flash.ends_at) - now) / 1000));
+      over = pin.flash.remaining <= 0 || Date.parse(pin.flash.ends_at) <= now;
+      setText(c.left, `${pin.flash.remaining} left`);
+      setText(c.clock, clock(left));
+      const remaining = String(pin.flash.remaining);
+      if (c.line.dataset.remaining !== remaining) c.line.dataset.remaining = remaining;
+    }
+    setText(c.buy, over ? 'Sold out' : 'Buy');
+    const disabled = over || !live;
+    if (c.buy.disabled !== disabled) c.buy.disabled = disabled;
+  }
 }
 
 function addChat(m) {
@@ -117,57 +194,83 @@ function addChat(m) {
   list.scrollTop = list.scrollHeight;
 }
 
+// noSuchStream says the stream does not exist; nothing else happens then.
+let gone = false;
+function noSuchStream() {
+  gone = true;
+  document.title = 'No such stream · daihuo live';
+  $('player').dataset.status = 'missing';
+  $('status').textContent = 'not found';
+  $('title').textContent = 'No such stream';
+  $('poster').hidden = false;
+  $('poster-text').textContent = 'No such stream';
+  state.pins.clear();
+  renderPins();
+  for (const el of $('chat-form').elements) el.disabled = true;
+}
+
+// The event stream: the browser itself resumes a stream that was open
+// once, with Last-Event-ID. When that fails too, or a connection fails
+// before it opened, the player asks whether the stream exists (404: it
+// stops) and otherwise connects again after an exponential, jittered
+// backoff (about 1 s, doubling up to about 30 s).
+let failures = 0; // connections that failed since one last opened
+
+function backoff(n) {
+  const base = Math.min(30000, 1000 * 2 ** n);
+  return Math.round(base * (0.75 + Math.random() / 2));
+}
+
+async function reconnect() {
+  const delay = backoff(failures++);
+  try {
+    await api(streamPath);
+  } catch (err) {
+    if (err.status === 404) {
+      noSuchStream();
+      return;
+    }
+  }
+  if (!gone) setTimeout(connect, delay);
+}
+
 function connect() {
-  const es = new EventSource(`/v1/streams/${encodeURIComponent(streamId)}/events`);
+  if (gone) return;
+  const es = new EventSource(streamPath + '/events');
+  let resumable = false; // open, so the browser may resume it once
   const on = (type, fn) => es.addEventListener(type, (e) => fn(JSON.parse(e.data)));
+  es.onopen = () => { resumable = true; failures = 0; };
   on('snapshot', (s) => {
     renderStream(s);
     state.pins = new Map(s.pins.map((p) => [p.id, p]));
     renderPins();
   });
-  on('stream.started', (s) => { renderStream({ ...state.stream, ...s }); renderPins(); });
+  on('stream.started', (s) => { renderStream({ ...state.stream, ...s }); updatePins(); });
   on('stream.ended', (s) => { renderStream({ ...state.stream, ...s }); state.pins.clear(); renderPins(); });
-  on('pin.added', (p) => { state.pins.set(p.id, p); renderPins(); });
+  on('pin.added', (p) => {
+    const known = state.pins.has(p.id);
+    state.pins.set(p.id, p);
+    renderPins();
+    if (!known) notice((p.flash ? '⚡ Flash sale: ' : 'Pinned: ') + p.product.title);
+  });
   on('pin.removed', (p) => { state.pins.delete(p.pin_id); renderPins(); });
   on('flash.stock', (f) => {
     const pin = state.pins.get(f.pin_id);
-    if (pin?.flash) { pin.flash.remaining = f.remaining; renderPins(); }
+    if (pin?.flash) { pin.flash.remaining = f.remaining; updatePins(); }
   });
   on('viewers', (v) => { $('viewers').textContent = v.count; });
   on('likes', (l) => { $('likes').textContent = l.total; });
   on('chat.message', addChat);
   on('chat.deleted', (m) => document.querySelector(`[data-message="${CSS.escape(m.id)}"]`)?.remove());
-  es.onerror = () => { if (es.readyState === EventSource.CLOSED) setTimeout(connect, 2000); };
+  es.onerror = () => {
+    if (es.readyState !== EventSource.CLOSED && resumable) {
+      resumable = false; // the browser resumes it now
+      return;
+    }
+    es.close();
+    reconnect();
+  };
 }
-
-$('chat-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const text = $('chat-text').value.trim();
-  if (!text) return;
-  try {
-    await api(`/v1/streams/${streamId}/chat`, { method: 'POST', token: await shopperToken(), body: { text } });
-    $('chat-text').value = '';
-  } catch (err) {
-    notice(err.message);
-  }
-});
-
-let pendingLikes = 0;
-$('like').addEventListener('click', () => {
-  pendingLikes++;
-  if (pendingLikes === 1) {
-    // Taps are sent together, a moment later, as the server batches them anyway.
-    setTimeout(async () => {
-      const count = Math.min(pendingLikes, 50);
-      pendingLikes = 0;
-      try {
-        await api(`/v1/streams/${streamId}/likes`, { method: 'POST', token: await shopperToken(), body: { count } });
-      } catch (err) {
-        notice(err.message);
-      }
-    }, 400);
-  }
-});
 
 // Checkout: place the order (server prices, idempotent), then pay while its
 // units are held. Closing the sheet keeps the hold (pay later from Orders);
@@ -236,9 +339,8 @@ async function resumeCheckout(order) {
   $('checkout').showModal();
 }
 
-$('checkout').addEventListener('close', () => clearInterval(holdTimer));
-
-$('checkout-form').addEventListener('submit', async (e) => {
+// submitCheckout handles the checkout sheet's buttons.
+async function submitCheckout(e) {
   const action = e.submitter?.value;
   if (action === 'close') return; // the sheet closes; a placed order stays held
   e.preventDefault();
@@ -247,7 +349,7 @@ $('checkout-form').addEventListener('submit', async (e) => {
   try {
     const token = await shopperToken();
     if (action === 'cancel-order') {
-      await api(`/v1/orders/${checkout.order.id}/cancel`, { method: 'POST', token });
+      await api(`/v1/orders/${encodeURIComponent(checkout.order.id)}/cancel`, { method: 'POST', token });
       $('checkout').close();
       notice('Order cancelled: the units are back on sale.');
       return;
@@ -259,6 +361,10 @@ $('checkout-form').addEventListener('submit', async (e) => {
       if (checkout.pin.flash) body.pin_id = checkout.pin.id;
       checkout.order = await api('/v1/orders', { method: 'POST', token, key: checkout.key, body });
       if (checkout.order.payment.provider !== 'local') {
+        // Nothing to pay here: the local confirm route is not this provider's.
+        $('co-details').disabled = true;
+        $('co-submit').disabled = true;
+        $('co-cancel').hidden = false;
         err.textContent = 'Order placed. Complete the payment with your card provider.';
         return;
       }
@@ -266,14 +372,15 @@ $('checkout-form').addEventListener('submit', async (e) => {
       return;
     }
     const pay = checkout.order.payment;
+    if (pay.provider !== 'local') return;
     await api(`/v1/payments/local/${encodeURIComponent(pay.intent_id)}/confirm`, { method: 'POST', body: { client_secret: pay.client_secret, card_number: $('co-card').value.replace(/\s+/g, '') } });
-    const paid = await api(`/v1/orders/${checkout.order.id}`, { token });
+    const paid = await api(`/v1/orders/${encodeURIComponent(checkout.order.id)}`, { token });
     $('checkout').close();
     notice(paid.status === 'paid' ? `Paid ${formatMoney(paid.total)} — thank you!` : `Order ${paid.status.replace('_', ' ')}`);
   } catch (e2) {
     err.textContent = shopperMessage(e2);
   }
-});
+}
 
 // Orders: the shopper's latest orders on this device, newest first; one
 // still held can be paid or cancelled from here.
@@ -297,12 +404,10 @@ async function orderRow(o) {
   const when = Object.assign(document.createElement('span'), { className: 'when', textContent: `${formatMoney(o.total)} · ${new Date(o.created_at).toLocaleString()}` });
   li.append(what, status, when);
   if (o.status === 'pending_payment' && Date.parse(o.expires_at) > Date.now()) {
-    const pay = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Pay' });
-    pay.addEventListener('click', () => { $('orders').close(); resumeCheckout(o); });
     const cancel = Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Cancel order' });
     cancel.addEventListener('click', async () => {
       try {
-        await api(`/v1/orders/${o.id}/cancel`, { method: 'POST', token: await shopperToken() });
+        await api(`/v1/orders/${encodeURIComponent(o.id)}/cancel`, { method: 'POST', token: await shopperToken() });
         notice('Order cancelled: the units are back on sale.');
       } catch (err) {
         notice(shopperMessage(err));
@@ -310,7 +415,14 @@ async function orderRow(o) {
       showOrders();
     });
     const actions = Object.assign(document.createElement('div'), { className: 'actions' });
-    actions.append(cancel, pay);
+    actions.append(cancel);
+    // Only the local simulator is paid from here; another provider's
+    // payment is completed with that provider.
+    if (o.payment?.provider === 'local') {
+      const pay = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Pay' });
+      pay.addEventListener('click', () => { $('orders').close(); resumeCheckout(o); });
+      actions.append(pay);
+    }
     li.append(actions);
   }
   return li;
@@ -332,7 +444,47 @@ async function showOrders() {
     list.replaceChildren(line(shopperMessage(err)));
   }
 }
-$('my-orders').addEventListener('click', showOrders);
 
-setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) renderPins(); }, 1000);
-connect();
+async function sendChat(e) {
+  e.preventDefault();
+  const text = $('chat-text').value.trim();
+  if (!text) return;
+  try {
+    await api(`${streamPath}/chat`, { method: 'POST', token: await shopperToken(), body: { text } });
+    $('chat-text').value = '';
+  } catch (err) {
+    notice(err.message);
+  }
+}
+
+let pendingLikes = 0;
+function like() {
+  pendingLikes++;
+  if (pendingLikes === 1) {
+    // Taps are sent together, a moment later, as the server batches them anyway.
+    setTimeout(async () => {
+      const count = Math.min(pendingLikes, 50);
+      pendingLikes = 0;
+      try {
+        await api(`${streamPath}/likes`, { method: 'POST', token: await shopperToken(), body: { count } });
+      } catch (err) {
+        notice(err.message);
+      }
+    }, 400);
+  }
+}
+
+function start() {
+  $('chat-form').addEventListener('submit', sendChat);
+  $('like').addEventListener('click', like);
+  $('checkout').addEventListener('close', () => clearInterval(holdTimer));
+  $('checkout-form').addEventListener('submit', submitCheckout);
+  $('my-orders').addEventListener('click', showOrders);
+  // The countdowns tick in place.
+  setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) updatePins(); }, 1000);
+  connect();
+}
+
+// A link that does not name a stream shows so, and does nothing else.
+if (validStream) start();
+else noSuchStream();
