@@ -231,18 +231,11 @@ func (f *Feed) fanOut(p kafka.Partition, msgs []kafka.Message) {
 // partitions reads the topic's partitions from the first broker that
 // answers.
 func partitions(ctx context.Context, brokers []string, topic string) ([]kafka.Partition, error) {
-	var errs []error
-	for _, b := range brokers {
-		parts, err := readPartitions(ctx, b, topic)
-		if err == nil {
-			return parts, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", b, err))
-		if ctx.Err() != nil {
-			break
-		}
+	parts, err := firstAnswer(ctx, brokers, func(b string) ([]kafka.Partition, error) { return readPartitions(ctx, b, topic) })
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
 	}
-	return nil, fmt.Errorf("partitions of %s: %w", topic, errors.Join(errs...))
+	return parts, nil
 }
 
 func readPartitions(ctx context.Context, broker, topic string) ([]kafka.Partition, error) {
@@ -265,18 +258,29 @@ func readPartitions(ctx context.Context, broker, topic string) ([]kafka.Partitio
 // lastOffset reads the partition's next offset through the first broker
 // that answers.
 func lastOffset(ctx context.Context, brokers []string, p kafka.Partition) (int64, error) {
+	off, err := firstAnswer(ctx, brokers, func(b string) (int64, error) { return readLastOffset(ctx, b, p) })
+	if err != nil {
+		return 0, fmt.Errorf("last offset of %s/%d: %w", p.Topic, p.ID, err)
+	}
+	return off, nil
+}
+
+// firstAnswer asks each broker in turn until one answers, and otherwise
+// returns every broker's error.
+func firstAnswer[T any](ctx context.Context, brokers []string, ask func(broker string) (T, error)) (T, error) {
 	var errs []error
 	for _, b := range brokers {
-		off, err := readLastOffset(ctx, b, p)
+		v, err := ask(b)
 		if err == nil {
-			return off, nil
+			return v, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", b, err))
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return 0, fmt.Errorf("last offset of %s/%d: %w", p.Topic, p.ID, errors.Join(errs...))
+	var zero T
+	return zero, errors.Join(errs...)
 }
 
 func readLastOffset(ctx context.Context, broker string, p kafka.Partition) (int64, error) {
