@@ -268,7 +268,10 @@ func lastOffset(ctx context.Context, brokers []string, p kafka.Partition) (int64
 // firstAnswer asks each broker in turn until one answers, and otherwise
 // returns every broker's error.
 func firstAnswer[T any](ctx context.Context, brokers []string, ask func(broker string) (T, error)) (T, error) {
-	var errs []error
+	errs := []error{}
+	if len(brokers) == 0 {
+		errs = append(errs, errors.New("no brokers"))
+	}
 	for _, b := range brokers {
 		v, err := ask(b)
 		if err == nil {
