@@ -767,6 +767,18 @@ func (s *OrderStore) UpdateRefund(ctx context.Context, r order.Refund) error {
 	return nil
 }
 
+// CountUnsentRefunds counts pending refunds without a provider refund id
+// created before createdBefore.
+func (s *OrderStore) CountUnsentRefunds(ctx context.Context, createdBefore time.Time) (int, error) {
+	var n int64
+	err := conn(ctx, s.db).Model(&refundModel{}).
+		Where("status = 'pending' AND provider_refund_id = '' AND created_at < ?", createdBefore.UTC()).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count unsent refunds: %w", err)
+	}
+	return int(n), nil
+}
+
 // UnsentRefunds returns pending refunds without a provider refund id, last
 // tried before triedBefore and created after createdAfter, least recently
 // tried first.

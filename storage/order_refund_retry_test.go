@@ -147,4 +147,8 @@ func TestSweepResendsOnlyUnacknowledgedRefunds(t *testing.T) {
 	if got := w.get(orders[2].ID); got.Refunds[0].Status != order.RefundPending {
 		t.Fatalf("the day-old refund is %s, want pending", got.Refunds[0].Status)
 	}
+	// It is counted for a person to check; the one pending at the provider is not.
+	if n, err := svc.StaleRefunds(ctx); err != nil || n != 1 {
+		t.Fatalf("stale refunds: %d, %v; want 1", n, err)
+	}
 }

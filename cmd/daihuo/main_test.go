@@ -91,8 +91,9 @@ func TestServeOnEmbeddedDefaultsAndRestart(t *testing.T) {
 	if code, body := get(t, url+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"postgres":"ok"`) || !strings.Contains(body, `"kafka":"ok"`) {
 		t.Fatalf("readyz = %d %s", code, body)
 	}
-	if code, body := get(t, url+"/metrics"); code != http.StatusOK || !strings.Contains(body, "http_request_duration_seconds") {
-		t.Fatalf("metrics = %d, lacks the request histogram", code)
+	if code, body := get(t, url+"/metrics"); code != http.StatusOK || !strings.Contains(body, "http_request_duration_seconds") ||
+		!strings.Contains(body, "\ndaihuo_refunds_unacknowledged 0\n") {
+		t.Fatalf("metrics = %d, lacks the request histogram or the unacknowledged refunds at 0:\n%s", code, body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v", err)

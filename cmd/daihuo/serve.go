@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -15,6 +16,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/daihuo/daihuo/api"
 	demodata "github.com/daihuo/daihuo/domain/demo"
@@ -178,6 +181,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		startWorker("local-payments", gw.run)
 	}
 	if c.Roles["settle"] {
+		registerStaleRefunds(reg, orders, log)
 		startWorker("order-expiry", orders.RunExpiry)
 		startWorker("idempotency-purge", func(ctx context.Context) error {
 			return purgeIdempotencyKeys(ctx, idempotency, log)
@@ -382,3 +386,22 @@ type checker struct {
 
 func (c checker) Name() string                    { return c.name }
 func (c checker) Check(ctx context.Context) error { return c.check(ctx) }
+
+// registerStaleRefunds exports daihuo_refunds_unacknowledged, read from the
+// database at each scrape: refunds the sweep gave up resending, which a
+// person must check with the payment provider. Alert on anything above 0.
+func registerStaleRefunds(reg prometheus.Registerer, orders *order.Service, log *slog.Logger) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "daihuo_refunds_unacknowledged",
+		Help: "Refunds the payment provider never acknowledged within the retry window (23 h); the sweep no longer resends them.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := orders.StaleRefunds(ctx)
+		if err != nil {
+			log.Warn("count unacknowledged refunds", "err", err)
+			return math.NaN()
+		}
+		return float64(n)
+	}))
+}

@@ -103,6 +103,9 @@ type Store interface {
 	// triedBefore and created after createdAfter, least recently tried
 	// first.
 	UnsentRefunds(ctx context.Context, triedBefore, createdAfter time.Time, limit int) ([]Refund, error)
+	// CountUnsentRefunds counts the pending refunds the provider has not
+	// acknowledged that were created before createdBefore.
+	CountUnsentRefunds(ctx context.Context, createdBefore time.Time) (int, error)
 }
 
 // ReserveLine is units of one variant to reserve.

@@ -80,6 +80,13 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	return res, nil
 }
 
+// StaleRefunds counts the refunds the provider never acknowledged within
+// Config.RefundRetryWindow: the sweep no longer sends them (a resend could
+// refund twice), so a person must check each with the provider.
+func (s *Service) StaleRefunds(ctx context.Context) (int, error) {
+	return s.store.CountUnsentRefunds(ctx, s.clock().Add(-s.cfg.RefundRetryWindow))
+}
+
 // expireBatch expires up to SweepBatch due orders in one transaction, then
 // cancels their intents.
 func (s *Service) expireBatch(ctx context.Context) (int, error) {
