@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/demo"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/party"
@@ -151,6 +152,47 @@ func TestDemoShowIsLiveWithAFlashSale(t *testing.T) {
 	if again.Stream.ID != show.Stream.ID || again.Flash.ID == show.Flash.ID || !again.Flash.Flash.Active(e.clock.Now()) {
 		t.Fatalf("after the sale ended: show %s pin %s (active %v), want show %s with a new selling pin",
 			again.Stream.ID, again.Flash.ID, again.Flash.Flash.Active(e.clock.Now()), show.Stream.ID)
+	}
+
+	// What happened on the show since stays: a commission the brand raised
+	// while live, and the shelf a sale emptied. A new sale offers what is
+	// left, one unit included, and none once nothing is.
+	brand := party.Principal{Role: party.RoleBrand, PartyID: show.Flash.BrandID}
+	raised := lineup[1].ProductID
+	if _, err := lv.AddToLineup(ctx, brand, show.Stream.ID, raised, 2000); err != nil {
+		t.Fatal(err)
+	}
+	setScarf := func(units []int64) {
+		t.Helper()
+		for i, v := range show.Flash.Product.Variants {
+			if _, err := e.catalog.ChangeStock(ctx, brand, v.ID, catalog.StockChange{Set: &units[i]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		units       []int64 // of the scarf's three variants
+		sale, limit int64   // the new sale's quantity and per-buyer limit; 0: no sale
+	}{
+		{[]int64{20, 15, 10}, 45, 2},
+		{[]int64{0, 1, 0}, 1, 1},
+		{[]int64{0, 0, 0}, 0, 0},
+	} {
+		setScarf(tc.units)
+		e.clock.mu.Lock()
+		e.clock.now = e.clock.now.Add(demo.FlashLength)
+		e.clock.mu.Unlock()
+		got := seed()
+		switch f := got.Flash.Flash; {
+		case tc.sale == 0 && f != nil:
+			t.Fatalf("with the scarf gone, a sale of %d was pinned", f.Quantity)
+		case tc.sale > 0 && (f == nil || f.Quantity != tc.sale || f.PerBuyerLimit != tc.limit):
+			t.Fatalf("with %v units of the scarf: sale %+v, want %d units, %d per buyer", tc.units, f, tc.sale, tc.limit)
+		}
+		lineup, err := lv.Lineup(ctx, e.admin, show.Stream.ID)
+		if err != nil || len(lineup) != 5 || lineup[1].CommissionBPS != 2000 {
+			t.Fatalf("line-up after seeding again: %+v, %v; want the raised 20 %%", lineup, err)
+		}
 	}
 
 	host := party.Principal{Role: party.RoleCreator, PartyID: show.Stream.CreatorID}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,9 +35,10 @@ type Show struct {
 }
 
 // seedShow finds Mia's demo show still on air, or schedules and starts a
-// new one, puts every product of brand in its line-up and pins the first
-// one as a flash sale unless a flash sale on screen still sells. The
-// brand pins, the creator hosts, as they would through the api.
+// new one, puts every product of brand not yet there in its line-up and
+// pins the first one as a flash sale (of what stock is left) unless a flash
+// sale on screen still sells. The brand pins, the creator hosts, as they
+// would through the api.
 func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.Creator, brand BrandSeed) (Show, error) {
 	asHost := party.Principal{Role: party.RoleCreator, PartyID: host.ID}
 	asBrand := party.Principal{Role: party.RoleBrand, PartyID: brand.Brand.ID}
@@ -50,7 +52,15 @@ func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.C
 	if err != nil {
 		return Show{}, fmt.Errorf("show: %w", err)
 	}
+	// Products already offered keep the terms the brand set since.
+	lineup, err := lv.Lineup(ctx, asBrand, st.ID)
+	if err != nil {
+		return Show{}, fmt.Errorf("show line-up: %w", err)
+	}
 	for _, p := range brand.Products {
+		if slices.ContainsFunc(lineup, func(v live.LineupView) bool { return v.ProductID == p.ID }) {
+			continue
+		}
 		if _, err := lv.AddToLineup(ctx, asBrand, st.ID, p.ID, ShowCommissionBPS); err != nil {
 			return Show{}, fmt.Errorf("show line-up %s: %w", p.Title, err)
 		}
@@ -69,11 +79,20 @@ func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.C
 			return Show{Stream: st, Flash: p}, nil
 		}
 	}
+	// A sale offers at most what is left on the shelf, and none once the
+	// scarf is gone.
 	scarf := brand.Products[0]
+	var stock int64
+	for _, v := range scarf.Variants {
+		stock += v.StockAvailable
+	}
+	if stock == 0 {
+		return Show{Stream: st}, nil
+	}
 	pin, err := lv.PinProduct(ctx, asBrand, st.ID, live.NewPin{ProductID: scarf.ID, Flash: &live.NewFlash{
 		Price:         eur(5900), // a third off the scarf's EUR 89.00
-		Quantity:      FlashQuantity,
-		PerBuyerLimit: FlashPerBuyer,
+		Quantity:      min(FlashQuantity, stock),
+		PerBuyerLimit: min(FlashPerBuyer, stock),
 		EndsAt:        now.Add(FlashLength),
 	}})
 	if err != nil {
