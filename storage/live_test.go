@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,5 +313,37 @@ func TestPinsMakeRoomOnlyWithTheirOwn(t *testing.T) {
 	host := pin(w.creator, w.prodA, false)
 	if got := screen(); !slices.Equal(got, []string{b3.ID, b4.ID, host.ID}) {
 		t.Fatalf("after the host's pin: %v", got)
+	}
+}
+
+// While live, concurrent changes of one commission never end below the
+// highest: each is checked and written under the stream's lock.
+func TestLiveCommissionNeverCutByARace(t *testing.T) {
+	ctx := context.Background()
+	w := newLiveWorld(t)
+	if _, err := w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.StartStream(ctx, w.creator, w.stream.ID); err != nil {
+		t.Fatal(err)
+	}
+	for bps := 1000; bps < 4000; bps += 200 {
+		var wg sync.WaitGroup
+		for _, to := range []int{bps + 200, bps + 100} {
+			wg.Go(func() {
+				_, err := w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, to)
+				if err != nil && !errors.Is(err, live.ErrCommissionCut) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		lineup, err := w.svc.Lineup(ctx, w.brandA, w.stream.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lineup[0].CommissionBPS; got != bps+200 {
+			t.Fatalf("raising %d to %d and %d at once left %d", bps, bps+200, bps+100, got)
+		}
 	}
 }

@@ -217,36 +217,47 @@ func (s *Service) AddToLineup(ctx context.Context, p party.Principal, streamID, 
 	if err := validateCommission(commissionBPS); err != nil {
 		return LineupItem{}, err
 	}
-	st, err := s.store.GetStream(ctx, streamID)
+	var it LineupItem
+	// Under the stream's lock, as every change to a stream: a start, an end
+	// or another request of the brand cannot slip between the checks and
+	// the write.
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.store.LockStream(ctx, streamID)
+		if err != nil {
+			return err
+		}
+		if st.Status == StatusEnded {
+			return ErrStreamEnded
+		}
+		prod, err := s.products.GetProduct(ctx, productID)
+		if errors.Is(err, errs.ErrNotFound) || (err == nil && prod.BrandID != p.PartyID) {
+			return errs.Invalid("product_id", "no such product in your catalog")
+		}
+		if err != nil {
+			return err
+		}
+		if prod.Currency() != st.Currency {
+			return errs.Invalid("product_id", "is priced in %s but the stream sells in %s", prod.Currency(), st.Currency)
+		}
+		if st.Status == StatusLive {
+			// The host promotes the product on the terms it joined with:
+			// while the show is on, a brand may raise its commission, never
+			// cut it.
+			was, err := s.store.GetLineupItem(ctx, st.ID, prod.ID)
+			if err == nil && commissionBPS < was.CommissionBPS {
+				return ErrCommissionCut
+			}
+			if err != nil && !errors.Is(err, errs.ErrNotFound) {
+				return err
+			}
+		}
+		it = LineupItem{StreamID: st.ID, ProductID: prod.ID, BrandID: prod.BrandID, CommissionBPS: commissionBPS, AddedAt: s.clock()}
+		return s.store.PutLineupItem(ctx, it)
+	})
 	if err != nil {
 		return LineupItem{}, err
 	}
-	if st.Status == StatusEnded {
-		return LineupItem{}, ErrStreamEnded
-	}
-	prod, err := s.products.GetProduct(ctx, productID)
-	if errors.Is(err, errs.ErrNotFound) || (err == nil && prod.BrandID != p.PartyID) {
-		return LineupItem{}, errs.Invalid("product_id", "no such product in your catalog")
-	}
-	if err != nil {
-		return LineupItem{}, err
-	}
-	if prod.Currency() != st.Currency {
-		return LineupItem{}, errs.Invalid("product_id", "is priced in %s but the stream sells in %s", prod.Currency(), st.Currency)
-	}
-	if st.Status == StatusLive {
-		// The host promotes the product on the terms it joined with: while
-		// the show is on, a brand may raise its commission, never cut it.
-		was, err := s.store.GetLineupItem(ctx, st.ID, prod.ID)
-		if err == nil && commissionBPS < was.CommissionBPS {
-			return LineupItem{}, ErrCommissionCut
-		}
-		if err != nil && !errors.Is(err, errs.ErrNotFound) {
-			return LineupItem{}, err
-		}
-	}
-	it := LineupItem{StreamID: st.ID, ProductID: prod.ID, BrandID: prod.BrandID, CommissionBPS: commissionBPS, AddedAt: s.clock()}
-	return it, s.store.PutLineupItem(ctx, it)
+	return it, nil
 }
 
 // LineupView is a line-up item as one caller sees it: the commission is a
