@@ -31,6 +31,7 @@ func (s secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 type config struct {
 	Addr                string
 	DataDir             string
+	PGBin               string // server binaries of the private Postgres; "" lets pgcluster find them
 	DatabaseURL         secret
 	KafkaBrokers        []string
 	StripeSecretKey     secret
@@ -113,6 +114,7 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	)
 	fs.StringVar(&c.Addr, "addr", env(getenv, "DAIHUO_ADDR", "127.0.0.1:8080"), "HTTP listen address (DAIHUO_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", env(getenv, "DAIHUO_DATA_DIR", ".data"), "folder of the private Postgres and embedded broker (DAIHUO_DATA_DIR)")
+	fs.StringVar(&c.PGBin, "pg-bin", getenv("DAIHUO_PG_BIN"), "PostgreSQL server binaries of the private cluster; empty: 15's, else the newest 15+ installed (DAIHUO_PG_BIN)")
 	fs.StringVar(&roles, "roles", env(getenv, "DAIHUO_ROLES", strings.Join(allRoles(), ",")), "roles this process plays: api,relay,live,settle; api implies live (DAIHUO_ROLES)")
 	fs.StringVar(&logLevel, "log-level", env(getenv, "DAIHUO_LOG_LEVEL", "info"), "debug, info, warn or error (DAIHUO_LOG_LEVEL)")
 	fs.StringVar(&brokers, "kafka-brokers", getenv("KAFKA_BROKERS"), "comma-separated Kafka brokers; empty starts an embedded broker (KAFKA_BROKERS)")
@@ -171,6 +173,7 @@ func (c config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
 		slog.String("data_dir", c.DataDir),
+		slog.String("pg_bin", c.PGBin),
 		slog.Any("database_url", maskURL(string(c.DatabaseURL))),
 		slog.Any("kafka_brokers", c.KafkaBrokers),
 		slog.Any("stripe_secret_key", c.StripeSecretKey),

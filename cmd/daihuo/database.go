@@ -36,7 +36,7 @@ func openDatabase(ctx context.Context, c config, log *slog.Logger, use dbUse) (*
 	stop := func(context.Context) {}
 	if dsn == "" {
 		dir := filepath.Join(c.DataDir, "postgres")
-		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir})
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, BinDir: c.PGBin})
 		if err != nil {
 			return nil, fmt.Errorf("private postgres: %w", err)
 		}

@@ -180,8 +180,10 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	if c.Roles["api"] || c.Roles["settle"] {
 		startWorker("local-payments", gw.run)
 	}
-	if c.Roles["settle"] {
+	if c.Roles["api"] { // the nodes that serve /metrics
 		registerStaleRefunds(reg, orders, log)
+	}
+	if c.Roles["settle"] {
 		startWorker("order-expiry", orders.RunExpiry)
 		startWorker("idempotency-purge", func(ctx context.Context) error {
 			return purgeIdempotencyKeys(ctx, idempotency, log)
@@ -388,8 +390,9 @@ func (c checker) Name() string                    { return c.name }
 func (c checker) Check(ctx context.Context) error { return c.check(ctx) }
 
 // registerStaleRefunds exports daihuo_refunds_unacknowledged, read from the
-// database at each scrape: refunds the sweep gave up resending, which a
-// person must check with the payment provider. Alert on anything above 0.
+// database at each scrape, so every api node reports the same figure (take
+// max, not sum): refunds the sweep gave up resending, which a person must
+// check with the payment provider. Alert on anything above 0.
 func registerStaleRefunds(reg prometheus.Registerer, orders *order.Service, log *slog.Logger) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "daihuo_refunds_unacknowledged",

@@ -33,14 +33,11 @@ const DefaultBinDir = "/usr/lib/postgresql/15/bin"
 // minMajor is the oldest PostgreSQL major version daihuo runs on.
 const minMajor = 15
 
-// FindBinDir returns the server binaries Start uses by default: those of
-// DAIHUO_PG_BIN when set, else PostgreSQL 15's, else the newest major
-// version of at least 15 installed the Debian way under root (normally
-// /usr/lib/postgresql), or "" when there is none.
-func FindBinDir(root string, getenv func(string) string) string {
-	if dir := getenv("DAIHUO_PG_BIN"); dir != "" {
-		return dir
-	}
+// FindBinDir returns the server binaries Start uses when Options.BinDir is
+// empty: PostgreSQL 15's, else the newest major version of at least 15
+// installed the Debian way under root (normally /usr/lib/postgresql), or ""
+// when there is none.
+func FindBinDir(root string) string {
 	if hasPgCtl(filepath.Join(root, strconv.Itoa(minMajor), "bin")) {
 		return filepath.Join(root, strconv.Itoa(minMajor), "bin")
 	}
@@ -88,13 +85,13 @@ type Cluster struct {
 // already running on the same data directory (left by a killed process).
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.BinDir == "" {
-		o.BinDir = FindBinDir("/usr/lib/postgresql", os.Getenv)
+		o.BinDir = FindBinDir("/usr/lib/postgresql")
 	}
 	if o.BinDir == "" {
 		o.BinDir = DefaultBinDir // named in the error below
 	}
 	if _, err := os.Stat(filepath.Join(o.BinDir, "pg_ctl")); err != nil {
-		return nil, fmt.Errorf("postgres server binaries not found in %s (run scripts/deps.sh run, install postgresql-15, set DAIHUO_PG_BIN, or set DATABASE_URL): %w", o.BinDir, err)
+		return nil, fmt.Errorf("postgres server binaries not found in %s (run scripts/deps.sh run, install postgresql-15, name them with DAIHUO_PG_BIN, or set DATABASE_URL): %w", o.BinDir, err)
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {

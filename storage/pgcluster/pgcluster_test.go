@@ -11,15 +11,13 @@ func TestFindBinDir(t *testing.T) {
 		name      string
 		installed []string // major versions with a bin/pg_ctl
 		bare      []string // major versions without one
-		env       string
-		want      string // a version, "" for none, or "env"
+		want      string   // a version, "" for none
 	}{
-		{"15 is there", []string{"15", "17"}, nil, "", "15"},
-		{"only newer ones", []string{"16", "17"}, nil, "", "17"},
-		{"newest with binaries", []string{"16"}, []string{"17"}, "", "16"},
-		{"too old", []string{"13", "14"}, nil, "", ""},
-		{"nothing", nil, nil, "", ""},
-		{"DAIHUO_PG_BIN wins", []string{"15"}, nil, "/opt/pg/bin", "env"},
+		{"15 is there", []string{"15", "17"}, nil, "15"},
+		{"only newer ones", []string{"16", "17"}, nil, "17"},
+		{"newest with binaries", []string{"16"}, []string{"17"}, "16"},
+		{"too old", []string{"13", "14"}, nil, ""},
+		{"nothing", nil, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -38,20 +36,10 @@ func TestFindBinDir(t *testing.T) {
 				}
 			}
 			want := ""
-			switch tc.want {
-			case "env":
-				want = tc.env
-			case "":
-			default:
+			if tc.want != "" {
 				want = filepath.Join(root, tc.want, "bin")
 			}
-			getenv := func(k string) string {
-				if k == "DAIHUO_PG_BIN" {
-					return tc.env
-				}
-				return ""
-			}
-			if got := FindBinDir(root, getenv); got != want {
+			if got := FindBinDir(root); got != want {
 				t.Fatalf("FindBinDir = %q, want %q", got, want)
 			}
 		})

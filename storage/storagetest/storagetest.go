@@ -43,7 +43,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Ephemeral: true})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, BinDir: os.Getenv("DAIHUO_PG_BIN"), Ephemeral: true})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storagetest: start postgres:", err)
