@@ -1115,3 +1115,51 @@ func TestInsertOrdersRoundTrip(t *testing.T) {
 		t.Fatalf("an order with a taken intent: err = %v, want an error other than ErrDuplicateOrder", err)
 	}
 }
+
+// A trailing flash.stock event written while another process gives units
+// back never ends the story with the older count: players keep the last
+// value the pin has.
+func TestTrailingFlashStockIsNeverStale(t *testing.T) {
+	w := newOrderWorld(t, 2)
+	ctx := context.Background()
+	f := w.prodF.Variants[0]
+	r := storage.NewReserver(w.db, w.out, storage.ReserverConfig{Now: w.clock.Now, FlashStockInterval: 300 * time.Millisecond})
+	t.Cleanup(r.Close)
+	reserve := func(shopper int) string {
+		t.Helper()
+		orderID := id.New(order.PrefixOrder, w.clock.Now())
+		err := r.Reserve(ctx, order.ReserveRequest{OrderID: orderID, ShopperID: w.shoppers[shopper].PartyID, PinID: w.flash.ID,
+			Lines: []order.ReserveLine{{VariantID: f.ID, Quantity: 1}}, ExpiresAt: w.clock.Now().Add(testTTL)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return orderID
+	}
+	events := func() int { return len(w.events(order.EventFlashStock)) }
+	given := reserve(0) // its event goes out at once
+	reserve(1)          // coalesced: a trailing event is due within 300 ms
+	before := events()
+	// Another process gives the first unit back in a transaction that stays
+	// open while the trailing event is due.
+	err := w.tx.InTx(ctx, func(ctx context.Context) error {
+		if err := w.store.ReleaseReservations(ctx, given); err != nil {
+			return err
+		}
+		for end := time.Now().Add(time.Second); time.Now().Before(end) && events() == before; {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the give-back's event and the trailing one", func() bool { return events() >= before+2 })
+	evs := w.events(order.EventFlashStock)
+	var last order.FlashStockPayload
+	if err := json.Unmarshal(evs[len(evs)-1], &last); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.flashRemaining(); last.Remaining != got {
+		t.Fatalf("the last flash.stock event says %d left; the pin has %d", last.Remaining, got)
+	}
+}

@@ -608,8 +608,12 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 	now := r.cfg.Now().UTC().Truncate(time.Microsecond)
 	err := inTx(ctx, r.db, func(ctx context.Context) error {
 		var pins []lockedPin
+		// Locked like a batch or a give-back locks it: a writer of remaining
+		// that commits meanwhile either did before this read (which sees its
+		// value) or waits and writes its own event after this one, so the
+		// last event always carries the last value.
 		if err := conn(ctx, r.db).Raw(`SELECT p.id, p.stream_id, p.flash_remaining, s.started_at
-			FROM pins p JOIN streams s ON s.id = p.stream_id WHERE p.id = ?`, k.pinID).Scan(&pins).Error; err != nil {
+			FROM pins p JOIN streams s ON s.id = p.stream_id WHERE p.id = ? FOR NO KEY UPDATE OF p`, k.pinID).Scan(&pins).Error; err != nil {
 			return fmt.Errorf("read pin: %w", err)
 		}
 		if len(pins) == 0 || pins[0].Remaining == nil {

@@ -171,16 +171,26 @@ func (s *TokenStore) TouchToken(ctx context.Context, id string, at time.Time) er
 	return err
 }
 
-// touchAll writes a group of touches with one UPDATE.
+// touchAll writes a group of touches with one UPDATE. Several nodes touch
+// the same tokens at once (a crowd's requests spread over them): the rows
+// are locked in id order, and a row another node is touching right now is
+// skipped, since that node writes a time as recent. In whatever order a
+// join met them, two nodes' batches locked rows in opposite orders and
+// deadlocked.
 func (s *TokenStore) touchAll(ctx context.Context, ts []tokenTouch) ([]struct{}, error) {
 	ids := make([]string, len(ts))
 	ats := make([]time.Time, len(ts))
 	for i, t := range ts {
 		ids[i], ats[i] = t.id, t.at
 	}
-	_, err := SQL(s.db).ExecContext(ctx, `UPDATE tokens t SET last_used_at = v.at
-		FROM (SELECT id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) GROUP BY id) v
-		WHERE t.id = v.id AND (t.last_used_at IS NULL OR t.last_used_at < v.at)`, ids, ats)
+	_, err := SQL(s.db).ExecContext(ctx, `WITH v AS (
+			SELECT id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) GROUP BY id
+		), locked AS MATERIALIZED (
+			SELECT t.id, v.at FROM tokens t JOIN v ON v.id = t.id
+			WHERE t.last_used_at IS NULL OR t.last_used_at < v.at
+			ORDER BY t.id FOR NO KEY UPDATE OF t SKIP LOCKED
+		)
+		UPDATE tokens t SET last_used_at = locked.at FROM locked WHERE t.id = locked.id`, ids, ats)
 	if err != nil {
 		return nil, fmt.Errorf("touch token: %w", err)
 	}

@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/party"
 	"github.com/daihuo/daihuo/storage"
+	"github.com/daihuo/daihuo/storage/storagetest"
 )
 
 func TestCreateTokenRules(t *testing.T) {
@@ -260,4 +263,48 @@ func TestAuthenticateConcurrently(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Several api nodes group their token touches; a crowd's tokens land in
+// every node's batches in every order. No batch may fail: one that did (a
+// deadlock between two nodes' batches) failed every login in it.
+func TestTokenTouchesOfManyNodesNeverDeadlock(t *testing.T) {
+	db := storagetest.NewDB(t)
+	ctx := context.Background()
+	const tokens = 2000
+	ids := make([]string, tokens)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("tok_%05d", i)
+	}
+	if _, err := storage.SQL(db).ExecContext(ctx, `INSERT INTO tokens (id, hash, role, party_id, created_at)
+		SELECT id, sha256(convert_to(id, 'UTF8')), 'shopper', 'shp_' || id, now()
+		FROM unnest($1::text[]) AS id`, ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec("ANALYZE tokens").Error; err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	var first atomic.Value
+	for node := range 4 {
+		store := storage.NewTokenStore(db)
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(node), 7))
+			for range 40 {
+				batch := make([]string, 0, 300)
+				for _, i := range r.Perm(tokens)[:100+r.IntN(200)] {
+					batch = append(batch, ids[i])
+				}
+				if err := storage.TouchBatchForTest(ctx, store, batch, time.Now().UTC()); err != nil {
+					failed.Add(1)
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of 160 touch batches failed, the first with: %v", n, first.Load())
+	}
 }
