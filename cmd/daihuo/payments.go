@@ -27,7 +27,12 @@ func newGateway(c config, db *database, deliver local.DeliverFunc, log *slog.Log
 		if c.StripeWebhookSecret == "" {
 			return nil, errors.New("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET, the signing secret of the /v1/webhooks/stripe endpoint")
 		}
-		gw, err := stripe.New(stripe.Config{SecretKey: string(c.StripeSecretKey), WebhookSecret: string(c.StripeWebhookSecret), Logger: log})
+		gw, err := stripe.New(stripe.Config{
+			SecretKey: string(c.StripeSecretKey), WebhookSecret: string(c.StripeWebhookSecret), Logger: log,
+			// Cards only: an order holds its stock for minutes, and methods
+			// that settle in days (bank debits, vouchers) would outlive it.
+			PaymentMethodTypes: stripe.DefaultPaymentMethodTypes(),
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -134,6 +134,9 @@ func (s *Simulator) CreateIntent(ctx context.Context, req payment.IntentRequest)
 	if err := req.Validate(); err != nil {
 		return payment.Intent{}, err
 	}
+	if _, _, err := wire.ToStripe(req.Amount); err != nil { // what Stripe would refuse
+		return payment.Intent{}, err
+	}
 	t := now()
 	it := IntentRecord{
 		ID:             id.New(PrefixIntent, t),
@@ -274,6 +277,11 @@ func (s *Simulator) Refund(ctx context.Context, req payment.RefundRequest) (paym
 	if err := req.Validate(); err != nil {
 		return payment.Refund{}, err
 	}
+	if req.Amount.Currency != "" {
+		if _, _, err := wire.ToStripe(req.Amount); err != nil {
+			return payment.Refund{}, err
+		}
+	}
 	var (
 		out    RefundRecord
 		queued bool
@@ -368,6 +376,9 @@ func sameRefund(r RefundRecord, req payment.RefundRequest) error {
 // unlimited.
 func (s *Simulator) Transfer(ctx context.Context, req payment.TransferRequest) (payment.Transfer, error) {
 	if err := req.Validate(); err != nil {
+		return payment.Transfer{}, err
+	}
+	if _, _, err := wire.ToStripe(req.Amount); err != nil {
 		return payment.Transfer{}, err
 	}
 	if !strings.HasPrefix(req.Destination, "acct_") {
@@ -478,12 +489,23 @@ func transferOf(tr TransferRecord) payment.Transfer {
 	}
 }
 
+// stripeAmount is amount, in daihuo's minor units of currency, as Stripe
+// counts it (wire.ToStripe). The simulator takes only amounts Stripe can
+// represent; one stored before it refused the others is written as it is.
+func stripeAmount(amount int64, currency string) int64 {
+	n, _, err := wire.ToStripe(money.Money{Amount: amount, Currency: currency})
+	if err != nil {
+		return amount
+	}
+	return n
+}
+
 // intentObject is the intent as Stripe's payment_intent JSON.
 func intentObject(it IntentRecord) wire.PaymentIntent {
 	pi := wire.PaymentIntent{
 		ID:                 it.ID,
 		Object:             "payment_intent",
-		Amount:             it.Amount,
+		Amount:             stripeAmount(it.Amount, it.Currency),
 		CaptureMethod:      "automatic",
 		ClientSecret:       it.ClientSecret,
 		ConfirmationMethod: "automatic",
@@ -496,7 +518,7 @@ func intentObject(it IntentRecord) wire.PaymentIntent {
 	}
 	switch payment.IntentStatus(it.Status) {
 	case payment.IntentSucceeded:
-		pi.AmountReceived = it.Amount
+		pi.AmountReceived = pi.Amount
 	case payment.IntentCanceled:
 		at := it.UpdatedAt.Unix()
 		pi.CanceledAt = &at
@@ -514,8 +536,8 @@ func chargeObject(it IntentRecord, refunded int64) wire.Charge {
 	return wire.Charge{
 		ID:             PrefixCharge + strings.TrimPrefix(it.ID, PrefixIntent),
 		Object:         "charge",
-		Amount:         it.Amount,
-		AmountRefunded: refunded,
+		Amount:         stripeAmount(it.Amount, it.Currency),
+		AmountRefunded: stripeAmount(refunded, it.Currency),
 		Created:        it.CreatedAt.Unix(),
 		Currency:       wire.Currency(it.Currency),
 		Metadata:       cloneMeta(it.Metadata),
@@ -529,7 +551,7 @@ func refundObject(r RefundRecord) wire.Refund {
 	return wire.Refund{
 		ID:            r.ID,
 		Object:        "refund",
-		Amount:        r.Amount,
+		Amount:        stripeAmount(r.Amount, r.Currency),
 		Created:       r.CreatedAt.Unix(),
 		Currency:      wire.Currency(r.Currency),
 		Metadata:      cloneMeta(r.Metadata),
@@ -543,7 +565,7 @@ func transferObject(tr TransferRecord) wire.Transfer {
 	return wire.Transfer{
 		ID:          tr.ID,
 		Object:      "transfer",
-		Amount:      tr.Amount,
+		Amount:      stripeAmount(tr.Amount, tr.Currency),
 		Created:     tr.CreatedAt.Unix(),
 		Currency:    wire.Currency(tr.Currency),
 		Description: wire.Opt(tr.Description),

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -580,5 +581,60 @@ func TestIgnoresCallerTransaction(t *testing.T) {
 	refunds, err := f.store.Refunds(ctx, it.ID)
 	if err != nil || len(refunds) != 1 || refunds[0].ID != refund.ID {
 		t.Fatalf("after the caller's rollback: %+v, %v; want refund %s kept", refunds, err, refund.ID)
+	}
+}
+
+// The simulator speaks Stripe's units as Stripe does: an ISK payment of
+// 1,500 kr goes out as 150000 and reads back as 1,500 kr; an amount Stripe
+// cannot take (a fraction of an ariary, a KWD amount not ending in 0) is
+// refused before anything is kept.
+func TestAmountsInStripeUnits(t *testing.T) {
+	f := newSim(t, storagetest.NewDB(t), false)
+	ctx := context.Background()
+	var raw []byte
+	sim, err := local.New(f.store, local.Config{WebhookSecret: secret, Deliver: func(ctx context.Context, payload []byte, header string) error {
+		raw = append([]byte(nil), payload...)
+		return f.ep.deliver(ctx, payload, header)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	isk := money.Money{Amount: 1500, Currency: "ISK"}
+	it, err := sim.CreateIntent(ctx, payment.IntentRequest{Amount: isk, IdempotencyKey: "isk-1", Metadata: map[string]string{"order_id": "ord_isk"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Confirm(ctx, it.ID, it.ClientSecret, local.CardSucceeds); err != nil {
+		t.Fatal(err)
+	}
+	var wireEvent struct {
+		Data struct {
+			Object struct {
+				Amount   int64  `json:"amount"`
+				Currency string `json:"currency"`
+			} `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &wireEvent); err != nil {
+		t.Fatal(err)
+	}
+	if o := wireEvent.Data.Object; o.Amount != 150000 || o.Currency != "isk" {
+		t.Fatalf("the webhook carries %d %s, want Stripe's 150000 isk", o.Amount, o.Currency)
+	}
+	ev := f.ep.waitFor(t, "ISK success", func(ev payment.WebhookEvent) bool { return ev.IntentID == it.ID })
+	if ev.Amount != isk {
+		t.Fatalf("the webhook reads back as %v, want %v", ev.Amount, isk)
+	}
+
+	for _, m := range []money.Money{{Amount: 150, Currency: "MGA"}, {Amount: 1255, Currency: "KWD"}} {
+		_, err := sim.CreateIntent(ctx, payment.IntentRequest{Amount: m, IdempotencyKey: "odd-" + m.Currency})
+		var ve *errs.ValidationError
+		if !errors.As(err, &ve) || ve.Fields[0].Field != "amount" {
+			t.Errorf("an intent of %v: %v, want a validation error on amount", m, err)
+		}
+	}
+	var kept int64
+	if err := f.db.Raw("SELECT count(*) FROM payments_local_intents WHERE currency IN ('MGA', 'KWD')").Scan(&kept).Error; err != nil || kept != 0 {
+		t.Fatalf("%d refused intents kept (%v)", kept, err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
@@ -37,9 +39,15 @@ type Config struct {
 	// on the network or with 409/5xx; POSTs carry idempotency keys, so
 	// retries are safe. Zero means 2; negative means none.
 	MaxNetworkRetries int
-	// PaymentMethodTypes restricts intents to these payment method types
-	// (e.g. "card"); empty enables Stripe's automatic payment methods.
+	// PaymentMethodTypes are the payment method types of every intent;
+	// empty means DefaultPaymentMethodTypes (cards), unless
+	// AutomaticPaymentMethods is set. Methods that settle later (bank
+	// debits, vouchers) leave an intent processing for days, longer than an
+	// order waits for its payment.
 	PaymentMethodTypes []string
+	// AutomaticPaymentMethods lets Stripe offer every method enabled in the
+	// dashboard instead of PaymentMethodTypes (which must then be empty).
+	AutomaticPaymentMethods bool
 	// Logger receives stripe-go's messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -53,10 +61,26 @@ type Gateway struct {
 	refunds       refund.Client
 	transfers     transfer.Client
 	webhookSecret string
-	methodTypes   []string
+	methodTypes   []string // nil with automatic payment methods
 }
 
 var _ payment.Gateway = (*Gateway)(nil)
+
+// DefaultPaymentMethodTypes are the payment method types of intents when
+// Config names none: cards, which succeed or fail while the shopper waits.
+func DefaultPaymentMethodTypes() []string { return []string{"card"} }
+
+// ErrRequestInProgress says Stripe is still running another request with
+// the same idempotency key (idempotency_key_in_use, 409): the outcome is
+// not known yet, and the same request may be sent again later. It has no
+// errs code, so callers treat it as the provider not answering.
+var ErrRequestInProgress = errors.New("another request with the same idempotency key is still in progress at Stripe")
+
+// ErrWebhookAPIVersion refuses a correctly signed webhook of another API
+// version than the one stripe-go v76 reads (2023-10-16). It has no errs
+// code: the api answers 500 and logs it, and Stripe keeps retrying until
+// the webhook endpoint's API version is set to 2023-10-16.
+var ErrWebhookAPIVersion = wire.ErrAPIVersionMismatch
 
 // New returns a gateway on the Stripe account of cfg.SecretKey.
 func New(cfg Config) (*Gateway, error) {
@@ -65,6 +89,15 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("stripe: no secret key")
 	case cfg.WebhookSecret == "":
 		return nil, errors.New("stripe: no webhook signing secret")
+	case cfg.AutomaticPaymentMethods && len(cfg.PaymentMethodTypes) > 0:
+		return nil, errors.New("stripe: automatic payment methods and payment method types exclude each other")
+	}
+	methods := slices.Clone(cfg.PaymentMethodTypes)
+	switch {
+	case cfg.AutomaticPaymentMethods:
+		methods = nil
+	case len(methods) == 0:
+		methods = DefaultPaymentMethodTypes()
 	}
 	retries := int64(cfg.MaxNetworkRetries)
 	switch {
@@ -95,7 +128,7 @@ func New(cfg Config) (*Gateway, error) {
 		refunds:       refund.Client{B: api, Key: cfg.SecretKey},
 		transfers:     transfer.Client{B: api, Key: cfg.SecretKey},
 		webhookSecret: cfg.WebhookSecret,
-		methodTypes:   cfg.PaymentMethodTypes,
+		methodTypes:   methods,
 	}, nil
 }
 
@@ -115,10 +148,14 @@ func (g *Gateway) CreateIntent(ctx context.Context, req payment.IntentRequest) (
 	if err := req.Validate(); err != nil {
 		return payment.Intent{}, err
 	}
+	amount, currency, err := wire.ToStripe(req.Amount)
+	if err != nil {
+		return payment.Intent{}, fmt.Errorf("stripe create intent: %w", err)
+	}
 	p := &stripego.PaymentIntentParams{
 		Params:   params(ctx, req.IdempotencyKey),
-		Amount:   stripego.Int64(req.Amount.Amount),
-		Currency: stripego.String(wire.Currency(req.Amount.Currency)),
+		Amount:   stripego.Int64(amount),
+		Currency: stripego.String(currency),
 		Metadata: req.Metadata,
 	}
 	if req.Description != "" {
@@ -133,7 +170,7 @@ func (g *Gateway) CreateIntent(ctx context.Context, req payment.IntentRequest) (
 	if err != nil {
 		return payment.Intent{}, mapError("create intent", err)
 	}
-	return toIntent(pi), nil
+	return toIntent("create intent", pi)
 }
 
 // GetIntent retrieves a PaymentIntent.
@@ -145,7 +182,7 @@ func (g *Gateway) GetIntent(ctx context.Context, intentID string) (payment.Inten
 	if err != nil {
 		return payment.Intent{}, mapError("get intent", err)
 	}
-	return toIntent(pi), nil
+	return toIntent("get intent", pi)
 }
 
 // CancelIntent cancels a PaymentIntent as abandoned.
@@ -160,7 +197,7 @@ func (g *Gateway) CancelIntent(ctx context.Context, intentID string) (payment.In
 	if err != nil {
 		return payment.Intent{}, mapError("cancel intent", err)
 	}
-	return toIntent(pi), nil
+	return toIntent("cancel intent", pi)
 }
 
 // Refund creates a Refund of the intent's charge; the zero Amount refunds
@@ -175,21 +212,29 @@ func (g *Gateway) Refund(ctx context.Context, req payment.RefundRequest) (paymen
 		Metadata:      req.Metadata,
 	}
 	if req.Amount.Amount > 0 {
-		p.Amount = stripego.Int64(req.Amount.Amount)
+		amount, _, err := wire.ToStripe(req.Amount)
+		if err != nil {
+			return payment.Refund{}, fmt.Errorf("stripe %s: %w", opRefund, err)
+		}
+		p.Amount = stripego.Int64(amount)
 	}
 	if req.Reason != "" {
 		p.Reason = stripego.String(string(req.Reason))
 	}
 	r, err := g.refunds.New(p)
 	if err != nil {
-		return payment.Refund{}, mapError("refund", err)
+		return payment.Refund{}, mapError(opRefund, err)
+	}
+	amount, err := wire.FromStripe(r.Amount, string(r.Currency))
+	if err != nil {
+		return payment.Refund{}, fmt.Errorf("stripe %s %s: %w", opRefund, r.ID, err)
 	}
 	out := payment.Refund{
 		Provider:      payment.ProviderStripe,
 		ID:            r.ID,
 		IntentID:      req.IntentID,
 		Status:        payment.RefundStatus(r.Status),
-		Amount:        wire.Money(r.Amount, r.Currency),
+		Amount:        amount,
 		Reason:        payment.RefundReason(r.Reason),
 		FailureReason: string(r.FailureReason),
 		Metadata:      r.Metadata,
@@ -206,10 +251,14 @@ func (g *Gateway) Transfer(ctx context.Context, req payment.TransferRequest) (pa
 	if err := req.Validate(); err != nil {
 		return payment.Transfer{}, err
 	}
+	amount, currency, err := wire.ToStripe(req.Amount)
+	if err != nil {
+		return payment.Transfer{}, fmt.Errorf("stripe %s: %w", opTransfer, err)
+	}
 	p := &stripego.TransferParams{
 		Params:      params(ctx, req.IdempotencyKey),
-		Amount:      stripego.Int64(req.Amount.Amount),
-		Currency:    stripego.String(wire.Currency(req.Amount.Currency)),
+		Amount:      stripego.Int64(amount),
+		Currency:    stripego.String(currency),
 		Destination: stripego.String(req.Destination),
 		Metadata:    req.Metadata,
 	}
@@ -220,12 +269,16 @@ func (g *Gateway) Transfer(ctx context.Context, req payment.TransferRequest) (pa
 	if err != nil {
 		return payment.Transfer{}, mapError(opTransfer, err)
 	}
+	sent, err := wire.FromStripe(tr.Amount, string(tr.Currency))
+	if err != nil {
+		return payment.Transfer{}, fmt.Errorf("stripe %s %s: %w", opTransfer, tr.ID, err)
+	}
 	out := payment.Transfer{
 		Provider:    payment.ProviderStripe,
 		ID:          tr.ID,
 		Destination: req.Destination,
 		Status:      payment.TransferPaid,
-		Amount:      wire.Money(tr.Amount, tr.Currency),
+		Amount:      sent,
 		Metadata:    tr.Metadata,
 		Created:     time.Unix(tr.Created, 0).UTC(),
 	}
@@ -239,22 +292,27 @@ func (g *Gateway) Transfer(ctx context.Context, req payment.TransferRequest) (pa
 }
 
 // ParseWebhook verifies a Stripe webhook with the endpoint's signing secret
-// (webhook.ConstructEvent, 300 s tolerance, API version 2023-10-16) and maps
-// it: payment_intent.succeeded, .payment_failed and .canceled; refund.created,
+// (webhook.ConstructEvent, 300 s tolerance) and maps it:
+// payment_intent.succeeded, .payment_failed and .canceled; refund.created,
 // refund.updated and charge.refund.updated (by the refund's status);
 // charge.refunded; transfer.created and transfer.reversed. Subscribe the
-// endpoint to those.
+// endpoint to those, with API version 2023-10-16: an event of another
+// version fails with ErrWebhookAPIVersion, not payment.ErrInvalidWebhook.
 func (g *Gateway) ParseWebhook(payload []byte, signatureHeader string) (payment.WebhookEvent, error) {
 	return wire.Parse(payment.ProviderStripe, payload, signatureHeader, g.webhookSecret)
 }
 
-func toIntent(pi *stripego.PaymentIntent) payment.Intent {
+func toIntent(op string, pi *stripego.PaymentIntent) (payment.Intent, error) {
+	amount, err := wire.FromStripe(pi.Amount, string(pi.Currency))
+	if err != nil {
+		return payment.Intent{}, fmt.Errorf("stripe %s %s: %w", op, pi.ID, err)
+	}
 	out := payment.Intent{
 		Provider:     payment.ProviderStripe,
 		ID:           pi.ID,
 		ClientSecret: pi.ClientSecret,
 		Status:       payment.IntentStatus(pi.Status),
-		Amount:       wire.Money(pi.Amount, pi.Currency),
+		Amount:       amount,
 		Description:  pi.Description,
 		Metadata:     pi.Metadata,
 		Created:      time.Unix(pi.Created, 0).UTC(),
@@ -263,40 +321,84 @@ func toIntent(pi *stripego.PaymentIntent) payment.Intent {
 		out.FailureCode = wire.FailureCode(e)
 		out.FailureReason = e.Msg
 	}
-	return out
+	return out, nil
 }
 
-const opTransfer = "transfer"
+// The operations mapError tells apart.
+const (
+	opTransfer = "transfer"
+	opRefund   = "refund"
+)
 
-// mapError turns Stripe's errors into the port's: declines, idempotency
-// conflicts, unknown objects, unexpected states and too large refunds. Other
-// errors (network, authentication, rate limits, Stripe's outages) are
-// wrapped as they are: unexpected for the business.
+// mapError turns Stripe's error replies into the port's. Definitive
+// refusals get the port's kinds: declines (payment.DeclineError),
+// idempotency keys reused with other parameters, unknown objects, states
+// that do not allow the operation, refunds above what is left, and every
+// other invalid request answered 400 or 402 (amount_too_small, parameter
+// errors…) as a validation error on the parameter Stripe names. The rest is
+// wrapped as it is, unexpected for the business and safe to retry: the
+// network, authentication and permissions (401, 403), rate limits (429),
+// Stripe's outages (5xx) and a request still running under the same
+// idempotency key (ErrRequestInProgress).
 func mapError(op string, err error) error {
 	var se *stripego.Error
 	if !errors.As(err, &se) {
 		return fmt.Errorf("stripe %s: %w", op, err)
 	}
+	refusal := se.HTTPStatusCode == http.StatusBadRequest || se.HTTPStatusCode == http.StatusPaymentRequired
 	switch {
+	case se.Code == stripego.ErrorCodeIdempotencyKeyInUse:
+		return fmt.Errorf("stripe %s: %w: %s", op, ErrRequestInProgress, se.Msg)
 	case se.Type == stripego.ErrorTypeCard:
 		code := string(se.DeclineCode)
 		if code == "" {
 			code = string(se.Code)
 		}
 		return fmt.Errorf("stripe %s: %w", op, &payment.DeclineError{Code: code, Message: se.Msg})
-	case se.Type == stripego.ErrorTypeIdempotency || se.Code == stripego.ErrorCodeIdempotencyKeyInUse:
+	case se.Type == stripego.ErrorTypeIdempotency:
 		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrIdempotencyConflict, se.Msg)
 	case se.Code == stripego.ErrorCodeResourceMissing || se.HTTPStatusCode == http.StatusNotFound:
 		if op == opTransfer { // the destination account
 			return fmt.Errorf("stripe %s: %w: %s", op, errs.ErrNotFound, se.Msg)
 		}
 		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrIntentNotFound, se.Msg)
-	case se.Code == stripego.ErrorCodePaymentIntentUnexpectedState:
-		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrUnexpectedState, se.Msg)
-	case se.Code == stripego.ErrorCodeChargeAlreadyRefunded || se.Code == stripego.ErrorCodeAmountTooLarge:
-		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrRefundTooLarge, se.Msg)
+	case !refusal || se.Type != stripego.ErrorTypeInvalidRequest:
+		return fmt.Errorf("stripe %s: %w", op, err)
 	}
-	return fmt.Errorf("stripe %s: %w", op, err)
+	switch se.Code {
+	case stripego.ErrorCodePaymentIntentUnexpectedState, stripego.ErrorCodeIntentInvalidState,
+		stripego.ErrorCodeChargeDisputed, stripego.ErrorCodeRefundDisputedPayment, stripego.ErrorCodeChargeNotRefundable:
+		return fmt.Errorf("stripe %s: %w: %s (%s)", op, payment.ErrUnexpectedState, se.Msg, se.Code)
+	case stripego.ErrorCodeChargeAlreadyRefunded:
+		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrRefundTooLarge, se.Msg)
+	case stripego.ErrorCodeAmountTooLarge:
+		if op == opRefund {
+			return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrRefundTooLarge, se.Msg)
+		}
+	case stripego.ErrorCodeBalanceInsufficient: // the platform's balance, for now
+		return fmt.Errorf("stripe %s: %w: %s (%s)", op, errs.ErrInvalidState, se.Msg, se.Code)
+	}
+	msg := se.Msg
+	if se.Code != "" {
+		msg += " (" + string(se.Code) + ")"
+	}
+	return fmt.Errorf("stripe %s: %w", op, errs.Invalid(fieldOf(se.Param), "refused by Stripe: %s", msg))
+}
+
+// fieldOf names Stripe's parameter param as the port's requests name their
+// fields: "amount", "amount.currency", "intent_id", "metadata.order_id".
+// Without a parameter the whole request is refused.
+func fieldOf(param string) string {
+	switch {
+	case param == "":
+		return "request"
+	case param == "currency":
+		return "amount.currency"
+	case param == "payment_intent":
+		return "intent_id"
+	}
+	// metadata[order_id] → metadata.order_id
+	return strings.NewReplacer("[", ".", "]", "").Replace(param)
 }
 
 // slogLogger passes stripe-go's messages to a slog.Logger.

@@ -66,8 +66,11 @@ func TestCreateIntentVariants(t *testing.T) {
 		cfg  stripe.Config
 		req  payment.IntentRequest
 	}{
-		{"automatic payment methods", stripe.Config{}, payment.IntentRequest{Amount: money.Money{Amount: 1999, Currency: "EUR"}}},
+		{"cards by default", stripe.Config{}, payment.IntentRequest{Amount: money.Money{Amount: 1999, Currency: "EUR"}}},
+		{"automatic payment methods", stripe.Config{AutomaticPaymentMethods: true}, payment.IntentRequest{Amount: money.Money{Amount: 1999, Currency: "EUR"}}},
 		{"card only", stripe.Config{PaymentMethodTypes: []string{"card"}}, payment.IntentRequest{Amount: money.Money{Amount: 1500, Currency: "JPY"}}},
+		{"ISK, hundredths at Stripe", stripe.Config{}, payment.IntentRequest{Amount: money.Money{Amount: 1500, Currency: "ISK"}}},
+		{"MGA, whole ariary at Stripe", stripe.Config{}, payment.IntentRequest{Amount: money.Money{Amount: 150000, Currency: "MGA"}}},
 		{"everything", stripe.Config{}, payment.IntentRequest{
 			Amount: money.Money{Amount: 1250, Currency: "KWD"}, IdempotencyKey: "order-ord_1",
 			Description: "daihuo order ord_1", Metadata: map[string]string{"order_id": "ord_1", "kind": "order"},
@@ -87,10 +90,14 @@ func TestCreateIntentVariants(t *testing.T) {
 	}
 }
 
-func TestNewNeedsSecrets(t *testing.T) {
-	for _, cfg := range []stripe.Config{{WebhookSecret: testSecret}, {SecretKey: testKey}} {
+func TestNewRefusesBadConfigs(t *testing.T) {
+	for _, cfg := range []stripe.Config{
+		{WebhookSecret: testSecret},
+		{SecretKey: testKey},
+		{SecretKey: testKey, WebhookSecret: testSecret, AutomaticPaymentMethods: true, PaymentMethodTypes: []string{"card"}},
+	} {
 		if _, err := stripe.New(cfg); err == nil {
-			t.Errorf("New(%+v) accepted a config without a secret", cfg)
+			t.Errorf("New(%+v) accepted it", cfg)
 		}
 	}
 }
@@ -239,7 +246,7 @@ func TestRequestShape(t *testing.T) {
 		{"amount", rec.form.Get("amount"), "1999"},
 		{"currency", rec.form.Get("currency"), "eur"},
 		{"metadata[order_id]", rec.form.Get("metadata[order_id]"), "ord_1"},
-		{"automatic_payment_methods[enabled]", rec.form.Get("automatic_payment_methods[enabled]"), "true"},
+		{"payment_method_types", strings.Join(rec.form["payment_method_types[0]"], ","), "card"},
 		{"intent currency", it.Amount.Currency, "EUR"},
 		{"created", it.Created.Format("2006"), "2023"},
 	}
@@ -248,8 +255,8 @@ func TestRequestShape(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
 		}
 	}
-	if strings.Contains(rec.form.Encode(), "payment_method_types") {
-		t.Errorf("payment_method_types sent with automatic payment methods: %s", rec.form.Encode())
+	if strings.Contains(rec.form.Encode(), "automatic_payment_methods") || rec.form.Has("payment_method_types[1]") {
+		t.Errorf("want cards only by default, sent %s", rec.form.Encode())
 	}
 }
 

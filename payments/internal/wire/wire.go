@@ -3,7 +3,10 @@
 // signs it, and the one parser (stripe-go's webhook.ConstructEvent plus a
 // mapping to payment.WebhookEvent) that reads Stripe's and the simulator's
 // webhooks alike. Sharing the parser is what makes the simulator's webhooks
-// provably Stripe-shaped.
+// provably Stripe-shaped. It also holds the one conversion between daihuo's
+// ISO 4217 minor units and Stripe's amounts (ToStripe, FromStripe), which
+// differ for a few currencies; the simulator's events carry Stripe's units
+// as Stripe's do.
 package wire
 
 import (
@@ -16,7 +19,6 @@ import (
 	stripe "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/payment"
 )
 
@@ -49,13 +51,37 @@ func Sign(payload []byte, secret string, t time.Time) string {
 	}).Header
 }
 
+// ErrAPIVersionMismatch refuses a correctly signed event of another Stripe
+// API version than APIVersion, whose objects may be shaped otherwise. It is
+// no payment or errs kind on purpose: the api answers it 500 and logs it,
+// and the provider keeps retrying until the endpoint's version is fixed,
+// whereas a bad signature (payment.ErrInvalidWebhook) answers 400.
+var ErrAPIVersionMismatch = errors.New("webhook event of another Stripe API version")
+
 // Parse verifies header against payload with secret (at most
-// payment.WebhookTolerance old) and maps the Stripe event to a
-// payment.WebhookEvent of provider. Every failure wraps
-// payment.ErrInvalidWebhook.
+// payment.WebhookTolerance old) and maps the Stripe event, whose amounts are
+// in Stripe's units (FromStripe), to a payment.WebhookEvent of provider.
+// Every failure wraps payment.ErrInvalidWebhook but an event of another API
+// version, which wraps ErrAPIVersionMismatch.
 func Parse(provider string, payload []byte, header, secret string) (payment.WebhookEvent, error) {
 	if secret == "" {
 		return payment.WebhookEvent{}, errors.New("parse webhook: no signing secret configured")
+	}
+	// The signature first, so that nothing unsigned is read; then the
+	// version, before the body is decoded into this version's shapes.
+	if err := webhook.ValidatePayloadWithTolerance(payload, header, secret, payment.WebhookTolerance); err != nil {
+		return payment.WebhookEvent{}, invalid(err)
+	}
+	var version struct {
+		APIVersion string `json:"api_version"`
+	}
+	if err := json.Unmarshal(payload, &version); err != nil {
+		return payment.WebhookEvent{}, invalid(err)
+	}
+	if version.APIVersion != APIVersion {
+		return payment.WebhookEvent{}, fmt.Errorf("parse webhook: %w: the event has API version %q but daihuo (stripe-go %s) reads %s; "+
+			"set the webhook endpoint's API version to %s in Stripe's dashboard or API",
+			ErrAPIVersionMismatch, version.APIVersion, stripe.ClientVersion, APIVersion, APIVersion)
 	}
 	ev, err := webhook.ConstructEventWithOptions(payload, header, secret, webhook.ConstructEventOptions{
 		Tolerance: payment.WebhookTolerance,
@@ -89,7 +115,9 @@ func Parse(provider string, payload []byte, header, secret string) (payment.Webh
 		if out.Type == payment.EventIntentSucceeded && pi.AmountReceived > 0 {
 			amount = pi.AmountReceived
 		}
-		out.Amount = Money(amount, pi.Currency)
+		if out.Amount, err = FromStripe(amount, string(pi.Currency)); err != nil {
+			return payment.WebhookEvent{}, invalid(err)
+		}
 		out.Status = string(pi.Status)
 		out.Metadata = pi.Metadata
 		if e := pi.LastPaymentError; e != nil && out.Type == payment.EventIntentFailed {
@@ -115,7 +143,9 @@ func Parse(provider string, payload []byte, header, secret string) (payment.Webh
 		if r.PaymentIntent != nil {
 			out.IntentID = r.PaymentIntent.ID
 		}
-		out.Amount = Money(r.Amount, r.Currency)
+		if out.Amount, err = FromStripe(r.Amount, string(r.Currency)); err != nil {
+			return payment.WebhookEvent{}, invalid(err)
+		}
 		out.Status = string(r.Status)
 		out.Metadata = r.Metadata
 	case TypeChargeRefunded:
@@ -127,7 +157,9 @@ func Parse(provider string, payload []byte, header, secret string) (payment.Webh
 		if c.PaymentIntent != nil {
 			out.IntentID = c.PaymentIntent.ID
 		}
-		out.Amount = Money(c.AmountRefunded, c.Currency)
+		if out.Amount, err = FromStripe(c.AmountRefunded, string(c.Currency)); err != nil {
+			return payment.WebhookEvent{}, invalid(err)
+		}
 		out.Status = "partially_refunded"
 		if c.Refunded {
 			out.Status = "refunded"
@@ -139,12 +171,15 @@ func Parse(provider string, payload []byte, header, secret string) (payment.Webh
 			return payment.WebhookEvent{}, invalid(err)
 		}
 		out.Type = payment.EventTransferCreated
-		out.Amount = Money(tr.Amount, tr.Currency)
+		amount := tr.Amount
 		out.Status = string(payment.TransferPaid)
 		if string(ev.Type) == TypeTransferReversed {
 			out.Type = payment.EventTransferReversed
-			out.Amount = Money(tr.AmountReversed, tr.Currency)
+			amount = tr.AmountReversed
 			out.Status = string(payment.TransferReversed)
+		}
+		if out.Amount, err = FromStripe(amount, string(tr.Currency)); err != nil {
+			return payment.WebhookEvent{}, invalid(err)
 		}
 		out.TransferID = tr.ID
 		out.Metadata = tr.Metadata
@@ -154,11 +189,6 @@ func Parse(provider string, payload []byte, header, secret string) (payment.Webh
 
 func invalid(cause error) error {
 	return fmt.Errorf("parse webhook: %w: %v", payment.ErrInvalidWebhook, cause)
-}
-
-// Money converts Stripe's amount and lower-case currency to daihuo's Money.
-func Money(amount int64, currency stripe.Currency) money.Money {
-	return money.Money{Amount: amount, Currency: strings.ToUpper(string(currency))}
 }
 
 // Currency converts daihuo's upper-case ISO 4217 code to Stripe's.
