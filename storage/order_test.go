@@ -734,6 +734,35 @@ func TestWebhooksInAnyOrder(t *testing.T) {
 		})
 	}
 
+	t.Run("a success found on cancel is recorded without its webhook", func(t *testing.T) {
+		o := w.mustPlace(shopper, "", item(a, 1))
+		w.capture.Store(true) // the success webhook is held back, as if lost
+		if err := w.pay(o, local.CardSucceeds); err != nil {
+			t.Fatal(err)
+		}
+		w.capture.Store(false)
+		stock := w.stock(a.ID)
+		if _, err := w.svc.Cancel(ctx, shopper, o.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := w.get(o.ID)
+		if got.Status != order.StatusRefunded || got.Paid != o.Total || got.Refunded != o.Total || len(got.Refunds) != 1 {
+			t.Fatalf("after a cancel of a paid intent: %s paid %v refunded %v refunds %d", got.Status, got.Paid, got.Refunded, len(got.Refunds))
+		}
+		if w.stock(a.ID) != stock+1 {
+			t.Fatalf("stock %d after the cancel, want %d", w.stock(a.ID), stock+1)
+		}
+		// The held-back webhook, when it comes, changes nothing.
+		for _, h := range w.takeCaptured() {
+			if err := w.apply(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if again := w.get(o.ID); again.Status != order.StatusRefunded || len(again.Refunds) != 1 || again.Refunded != o.Total {
+			t.Fatalf("after the late webhook: %s, %d refunds, refunded %v", again.Status, len(again.Refunds), again.Refunded)
+		}
+	})
+
 	t.Run("failure after success keeps it paid", func(t *testing.T) {
 		o := w.mustPlace(shopper, "", item(a, 1))
 		w.capture.Store(true)

@@ -142,6 +142,7 @@ type PaymentGateway interface {
 	Name() string
 	CreateIntent(ctx context.Context, req payment.IntentRequest) (payment.Intent, error)
 	CancelIntent(ctx context.Context, intentID string) (payment.Intent, error)
+	GetIntent(ctx context.Context, intentID string) (payment.Intent, error)
 	Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error)
 }
 

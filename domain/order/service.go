@@ -294,19 +294,40 @@ func (s *Service) releaseAfterFailure(ctx context.Context, orderID, pinID string
 	}
 }
 
-// cancelIntent cancels the order's intent, best effort: when the provider
-// says it already succeeded, the success webhook refunds the payment.
+// cancelIntent cancels the order's intent, best effort. When the provider
+// says it cannot, because the intent already succeeded, the payment is
+// recorded now as the success webhook would record it (a late payment,
+// refunded): the order does not depend on that webhook arriving. The
+// webhook, when it comes, then changes nothing.
 func (s *Service) cancelIntent(ctx context.Context, o Order) {
 	if o.Payment.IntentID == "" {
 		return
 	}
 	ctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
-	if _, err := s.gateway.CancelIntent(ctx, o.Payment.IntentID); err != nil {
-		var e *errs.Error
-		if !errors.As(err, &e) || e.Code != errs.CodeInvalidState {
-			s.log.Warn("cancel payment intent", "order_id", o.ID, "intent_id", o.Payment.IntentID, "error", err)
-		}
+	_, err := s.gateway.CancelIntent(ctx, o.Payment.IntentID)
+	var e *errs.Error
+	switch {
+	case err == nil:
+		return
+	case !errors.As(err, &e) || e.Code != errs.CodeInvalidState:
+		s.log.Warn("cancel payment intent", "order_id", o.ID, "intent_id", o.Payment.IntentID, "error", err)
+		return
+	}
+	it, err := s.gateway.GetIntent(ctx, o.Payment.IntentID)
+	if err != nil {
+		s.log.Warn("read a payment intent that could not be cancelled", "order_id", o.ID, "intent_id", o.Payment.IntentID, "error", err)
+		return
+	}
+	if it.Status != payment.IntentSucceeded {
+		return
+	}
+	err = s.ApplyPaymentEvent(ctx, payment.WebhookEvent{
+		Provider: o.Payment.Provider, ID: "daihuo-read-" + it.ID + "-succeeded", Type: payment.EventIntentSucceeded,
+		IntentID: it.ID, Amount: it.Amount, Status: string(it.Status), Metadata: it.Metadata,
+	})
+	if err != nil {
+		s.log.Warn("record a payment found succeeded on cancel", "order_id", o.ID, "intent_id", it.ID, "error", err)
 	}
 }
 
