@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -14,22 +15,30 @@ import (
 // page.DefaultLimit), ?cursor=, at most maxCursorBytes long.
 const maxCursorBytes = 512
 
+// queryParam returns the value of the query parameter name and whether it
+// was given exactly once; given more than once is reported to v.
+func queryParam(q url.Values, v *errs.Validator, name string) (string, bool) {
+	vals := q[name]
+	if len(vals) == 0 || !v.Check(len(vals) == 1, name, "must be given once") {
+		return "", false
+	}
+	return vals[0], true
+}
+
 // pageQuery reads ?limit= and ?cursor=, reporting every bad one at once.
 func pageQuery(c *gin.Context) (page.Request, error) {
 	q := c.Request.URL.Query()
 	p := page.Request{Limit: page.DefaultLimit}
 	var v errs.Validator
-	if ls, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(ls[0])
-		if v.Check(len(ls) == 1, "limit", "must be given once") &&
-			v.Check(err == nil && n >= 1 && n <= page.MaxLimit, "limit", "must be an integer from 1 to %d", page.MaxLimit) {
+	if l, ok := queryParam(q, &v, "limit"); ok {
+		n, err := strconv.Atoi(l)
+		if v.Check(err == nil && n >= 1 && n <= page.MaxLimit, "limit", "must be an integer from 1 to %d", page.MaxLimit) {
 			p.Limit = n
 		}
 	}
-	if cs, ok := q["cursor"]; ok {
-		if v.Check(len(cs) == 1, "cursor", "must be given once") &&
-			v.Check(len(cs[0]) <= maxCursorBytes, "cursor", "is not a cursor this server gave") {
-			p.Cursor = cs[0]
+	if cur, ok := queryParam(q, &v, "cursor"); ok {
+		if v.Check(len(cur) <= maxCursorBytes, "cursor", "is not a cursor this server gave") {
+			p.Cursor = cur
 		}
 	}
 	return p, v.Err()

@@ -253,12 +253,8 @@ func orderQuery(c *gin.Context) (order.Query, error) {
 	var q order.Query
 	var v errs.Validator
 	one := func(name string) string {
-		vals := params[name]
-		v.Check(len(vals) <= 1, name, "must be given once")
-		if len(vals) == 0 {
-			return ""
-		}
-		return vals[0]
+		s, _ := queryParam(params, &v, name)
+		return s
 	}
 	at := func(name string) time.Time {
 		s := one(name)

@@ -62,6 +62,15 @@ func (p Product) Currency() string {
 	return p.Variants[0].Price.Currency
 }
 
+// StockAvailable returns the units of all the product's variants on sale.
+func (p Product) StockAvailable() int64 {
+	var n int64
+	for _, v := range p.Variants {
+		n += v.StockAvailable
+	}
+	return n
+}
+
 // Variant is one sellable version of a product with its own SKU, price and stock.
 type Variant struct {
 	ID             string

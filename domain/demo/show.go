@@ -82,10 +82,7 @@ func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.C
 	// A sale offers at most what is left on the shelf, and none once the
 	// scarf is gone.
 	scarf := brand.Products[0]
-	var stock int64
-	for _, v := range scarf.Variants {
-		stock += v.StockAvailable
-	}
+	stock := scarf.StockAvailable()
 	if stock == 0 {
 		return Show{Stream: st}, nil
 	}

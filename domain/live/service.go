@@ -333,11 +333,7 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 		if pin.Flash != nil {
 			// A sale of more units than the shelves hold would show units
 			// that every buyer is refused.
-			var stock int64
-			for _, v := range pin.Product.Variants {
-				stock += v.StockAvailable
-			}
-			if pin.Flash.Quantity > stock {
+			if stock := pin.Product.StockAvailable(); pin.Flash.Quantity > stock {
 				return errs.Invalid("flash.quantity", "must be at most the %d units of the product in stock", stock)
 			}
 		}

@@ -43,18 +43,18 @@ type unitRule struct {
 //     Stripe presentment currencies.
 //   - HUF and TWD are zero-decimal at Stripe for payouts only; charges,
 //     refunds and transfers take two decimals, as ISO does.
-func stripeUnits(code string) (unitRule, bool) {
+func stripeUnits(code string) unitRule {
 	switch code {
 	case "ISK", "UGX":
-		return unitRule{shift: 2, step: 100}, true
+		return unitRule{shift: 2, step: 100}
 	case "MGA":
-		return unitRule{shift: -2}, true
+		return unitRule{shift: -2}
 	case "BHD", "JOD", "KWD", "OMR", "TND":
-		return unitRule{step: 10}, true
+		return unitRule{step: 10}
 	case "IQD", "LYD", "UYI":
-		return unitRule{unsupported: true}, true
+		return unitRule{unsupported: true}
 	}
-	return unitRule{}, false
+	return unitRule{}
 }
 
 // ToStripe converts m, in daihuo's ISO 4217 minor units, to the amount and
@@ -66,7 +66,7 @@ func ToStripe(m money.Money) (int64, string, error) {
 	if !money.Known(m.Currency) {
 		return 0, "", errs.Invalid(AmountField, "currency %q is not an ISO 4217 code daihuo knows", m.Currency)
 	}
-	r, _ := stripeUnits(m.Currency)
+	r := stripeUnits(m.Currency)
 	amount := m.Amount
 	switch {
 	case r.unsupported:
@@ -98,7 +98,7 @@ func ToStripe(m money.Money) (int64, string, error) {
 // ISK) or a currency without documented Stripe units is an error.
 func FromStripe(amount int64, currency string) (money.Money, error) {
 	code := strings.ToUpper(currency)
-	r, _ := stripeUnits(code)
+	r := stripeUnits(code)
 	switch {
 	case r.unsupported:
 		return money.Money{}, fmt.Errorf("stripe amount %d %s: no documented Stripe units for %s", amount, currency, code)
