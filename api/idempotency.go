@@ -21,17 +21,20 @@ import (
 // Records are keyed by a scope (who asked, where) and the client's key.
 type IdempotencyStore interface {
 	// Begin claims (scope, key) for a request whose body hashes to
-	// requestHash. It answers (nil, nil) when the caller should handle the
-	// request and then Complete or Abandon it; the recorded answer when the
-	// same request was answered before; an error of code
+	// requestHash. It answers a lease and no record when the caller should
+	// handle the request and then Complete or Abandon it under that lease;
+	// the recorded answer when the same request was answered before; an error of code
 	// idempotency_conflict when the key was used with another request, or
 	// idempotency.ErrInProgress (wrapped) when the same request is still
 	// being handled.
-	Begin(ctx context.Context, scope, key string, requestHash []byte) (*idempotency.Recorded, error)
-	// Complete records the answer of the request Begin let through.
-	Complete(ctx context.Context, scope, key string, status int, body []byte) error
-	// Abandon forgets a request Begin let through, so a retry runs again.
-	Abandon(ctx context.Context, scope, key string) error
+	Begin(ctx context.Context, scope, key string, requestHash []byte) (idempotency.Lease, *idempotency.Recorded, error)
+	// Complete records the answer of the request Begin let through under
+	// lease; idempotency.ErrLeaseLost when a retry took the claim over
+	// (the request outlived the store's lease), which keeps its claim.
+	Complete(ctx context.Context, scope, key string, lease idempotency.Lease, status int, body []byte) error
+	// Abandon forgets a request Begin let through under lease, so a retry
+	// runs again; a claim a retry took over stays (idempotency.ErrLeaseLost).
+	Abandon(ctx context.Context, scope, key string, lease idempotency.Lease) error
 	// Exists reports whether a record of (scope, key) exists, in progress
 	// or answered, changing nothing.
 	Exists(ctx context.Context, scope, key string) (bool, error)
@@ -102,7 +105,7 @@ func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 			}
 		}
 		hash := requestHash(c.Request.URL.Path, body)
-		rec, err := s.idempotency.Begin(ctx, scope, key, hash)
+		lease, rec, err := s.idempotency.Begin(ctx, scope, key, hash)
 		if err != nil {
 			if errors.Is(err, idempotency.ErrInProgress) {
 				c.Header("Retry-After", "1")
@@ -116,7 +119,7 @@ func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 		done := false
 		defer func() {
 			if !done { // a panic: the key is free again; recoverPanic answers.
-				s.forgetIdempotent(ctx, scope, key)
+				s.forgetIdempotent(ctx, scope, key, lease)
 			}
 		}()
 		rw := &recordingWriter{ResponseWriter: c.Writer}
@@ -128,14 +131,19 @@ func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 		done = true
 		status := rw.Status()
 		if !rw.Written() || status < 200 || status > 299 {
-			s.forgetIdempotent(ctx, scope, key)
+			s.forgetIdempotent(ctx, scope, key, lease)
 			return nil
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyCleanupTimeout)
 		defer cancel()
 		hdr := rw.Header()
 		answer := encodeReplay(hdr.Get("Content-Type"), hdr.Get("Location"), rw.body.Bytes())
-		if err := s.idempotency.Complete(cctx, scope, key, status, answer); err != nil {
+		switch err := s.idempotency.Complete(cctx, scope, key, lease, status, answer); {
+		case errors.Is(err, idempotency.ErrLeaseLost):
+			// This request outlived the store's lease and a retry took the
+			// claim over; the retry's answer is the one recorded.
+			s.log.WarnContext(ctx, "idempotent answer not recorded: a retry took the key over", slog.String("key", key))
+		case err != nil:
 			// The answer went out without its record. The key stays claimed
 			// (in progress): a retry waits, and once the store's lease has
 			// passed takes it over and runs the request again, which the
@@ -148,11 +156,15 @@ func (s *server) idempotentOr(quick shortcut, h handlerFunc) handlerFunc {
 	}
 }
 
-// forgetIdempotent abandons a key, even when the client has gone.
-func (s *server) forgetIdempotent(ctx context.Context, scope, key string) {
+// forgetIdempotent abandons a key held under lease, even when the client
+// has gone.
+func (s *server) forgetIdempotent(ctx context.Context, scope, key string, lease idempotency.Lease) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyCleanupTimeout)
 	defer cancel()
-	if err := s.idempotency.Abandon(cctx, scope, key); err != nil {
+	switch err := s.idempotency.Abandon(cctx, scope, key, lease); {
+	case errors.Is(err, idempotency.ErrLeaseLost):
+		// A retry took the key over; its claim stays.
+	case err != nil:
 		// The record stays in progress until the store's lease lets a retry
 		// take it over.
 		s.log.ErrorContext(ctx, "abandon idempotency key", slog.String("error", err.Error()))

@@ -80,7 +80,14 @@ func (h *idemHandler) handle(c *gin.Context) error {
 // idemEnv serves the idempotent test route with a real store on db.
 func idemEnv(t *testing.T, db *gorm.DB, wait time.Duration, h *idemHandler) *apitest.Client {
 	t.Helper()
-	store := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: wait})
+	return idemEnvWith(t, db, storage.IdempotencyConfig{Wait: wait}, h.handle)
+}
+
+// idemEnvWith serves handle as the idempotent test route, with a real store
+// configured by cfg on db.
+func idemEnvWith(t *testing.T, db *gorm.DB, cfg storage.IdempotencyConfig, handle handlerFunc) *apitest.Client {
+	t.Helper()
+	store := storage.NewIdempotencyStore(db, cfg)
 	s := newServer(Deps{
 		Auth:        fakeAuth{},
 		Idempotency: store,
@@ -88,7 +95,7 @@ func idemEnv(t *testing.T, db *gorm.DB, wait time.Duration, h *idemHandler) *api
 	doc := apitest.LoadSpec(t, OpenAPI())
 	apitest.AddPaths(t, doc, idemPaths)
 	return apitest.New(t, s.engine([]route{
-		{http.MethodPost, "/test/idem/:id", allow(party.Roles()...), s.idempotent(h.handle)},
+		{http.MethodPost, "/test/idem/:id", allow(party.Roles()...), s.idempotent(handle)},
 	}), doc)
 }
 
@@ -275,5 +282,58 @@ func TestReplayEncoding(t *testing.T) {
 		if ct != want || loc != "" || string(body) != `{"a":1}` {
 			t.Errorf("foreign %d: %q %q %q", status, ct, loc, body)
 		}
+	}
+}
+
+// TestIdempotentTakeover: a request that outlives the store's lease is taken
+// over by a retry. When the slow first request then fails, the retry's
+// claim stays: a third try waits instead of running the request a third
+// time, and the retry's answer is the one replayed.
+func TestIdempotentTakeover(t *testing.T) {
+	db := storagetest.NewDB(t)
+	var runs atomic.Int64
+	entered := make(chan int64, 3)
+	release := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	handle := func(c *gin.Context) error {
+		var req idemRequest
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		run := runs.Add(1)
+		entered <- run
+		if run <= int64(len(release)) {
+			<-release[run-1]
+		}
+		if run == 1 {
+			return errors.New("disk on fire")
+		}
+		return created(c, "/test/idem/a/runs/"+strconv.FormatInt(run, 10), map[string]int64{"run": run})
+	}
+	const lease = 200 * time.Millisecond
+	c := idemEnvWith(t, db, storage.IdempotencyConfig{Wait: 20 * time.Millisecond, Lease: lease}, handle)
+	req := idemRequest{Answer: 201}
+
+	answers := make(chan *apitest.Response, 2)
+	go func() { answers <- idemCall(t, c, "a", shopperToken, "slow", req) }()
+	<-entered
+	time.Sleep(lease + 100*time.Millisecond)
+	go func() { answers <- idemCall(t, c, "a", shopperToken, "slow", req) }() // takes the claim over
+	if run := <-entered; run != 2 {
+		t.Fatalf("the retry ran as run %d", run)
+	}
+	close(release[0])
+	if first := <-answers; first.Status != 500 {
+		t.Fatalf("first request answered %d, want its 500", first.Status)
+	}
+	// The first request's failure did not free the key under the retry.
+	wantCode(t, idemCall(t, c, "a", shopperToken, "slow", req).Want(409), "idempotency_conflict", "")
+	close(release[1])
+	retry := <-answers
+	if retry.Status != 201 || runOf(t, retry) != 2 {
+		t.Fatalf("retry answered %d %s", retry.Status, retry.Body)
+	}
+	replay := idemCall(t, c, "a", shopperToken, "slow", req).Want(201)
+	if replay.Header.Get(replayedHeader) != "true" || runOf(t, replay) != 2 || runs.Load() != 2 {
+		t.Errorf("replay %s (%q), %d runs; want run 2 replayed and 2 runs", replay.Body, replay.Header.Get(replayedHeader), runs.Load())
 	}
 }

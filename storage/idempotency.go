@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,11 +55,13 @@ type scopedKey struct{ scope, key string }
 type idempotencyClaim struct {
 	scope, key string
 	hash       []byte
+	lease      idempotency.Lease
 }
 
 // idempotencyAnswer is a Complete waiting for its group's UPDATE.
 type idempotencyAnswer struct {
 	scope, key string
+	lease      idempotency.Lease
 	status     int
 	body       []byte
 }
@@ -82,7 +86,7 @@ func NewIdempotencyStore(db *gorm.DB, cfg IdempotencyConfig) *IdempotencyStore {
 // the group is claimed by its first ask only.
 func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) ([]bool, error) {
 	first := make(map[scopedKey]int, len(cs))
-	var scopes, keys []string
+	var scopes, keys, leases []string
 	var hashes [][]byte
 	for i, c := range cs {
 		if _, dup := first[scopedKey{c.scope, c.key}]; dup {
@@ -90,10 +94,11 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 		}
 		first[scopedKey{c.scope, c.key}] = i
 		scopes, keys, hashes = append(scopes, c.scope), append(keys, c.key), append(hashes, c.hash)
+		leases = append(leases, string(c.lease))
 	}
-	rows, err := SQL(s.db).QueryContext(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, state)
-		SELECT scope, key, hash, 'in_progress' FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(scope, key, hash)
-		ON CONFLICT DO NOTHING RETURNING scope, key`, scopes, keys, hashes)
+	rows, err := SQL(s.db).QueryContext(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, state, lease)
+		SELECT scope, key, hash, 'in_progress', lease FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS u(scope, key, hash, lease)
+		ON CONFLICT DO NOTHING RETURNING scope, key`, scopes, keys, hashes, leases)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency begin: %w", err)
 	}
@@ -113,10 +118,10 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 }
 
 // completeAll records a group of answers with one statement and reports
-// which ones found their request in progress.
+// which ones found their request in progress under their lease.
 func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnswer) ([]bool, error) {
 	first := make(map[scopedKey]int, len(as))
-	var scopes, keys []string
+	var scopes, keys, leases []string
 	var statuses []int32
 	var bodies [][]byte
 	for i, a := range as {
@@ -124,12 +129,13 @@ func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnsw
 			continue
 		}
 		first[scopedKey{a.scope, a.key}] = i
-		scopes, keys = append(scopes, a.scope), append(keys, a.key)
+		scopes, keys, leases = append(scopes, a.scope), append(keys, a.key), append(leases, string(a.lease))
 		statuses, bodies = append(statuses, int32(a.status)), append(bodies, a.body)
 	}
 	rows, err := SQL(s.db).QueryContext(ctx, `UPDATE idempotency_keys k SET state = 'done', status = u.status, body = u.body, updated_at = now()
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS u(scope, key, status, body)
-		WHERE k.scope = u.scope AND k.key = u.key AND k.state = 'in_progress' RETURNING k.scope, k.key`, scopes, keys, statuses, bodies)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[]) AS u(scope, key, lease, status, body)
+		WHERE k.scope = u.scope AND k.key = u.key AND k.state = 'in_progress' AND k.lease = u.lease
+		RETURNING k.scope, k.key`, scopes, keys, leases, statuses, bodies)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency complete: %w", err)
 	}
@@ -154,45 +160,48 @@ type idempotencyRow struct {
 	Status      int       `gorm:"column:status"`
 	Body        []byte    `gorm:"column:body"`
 	Stale       bool      `gorm:"column:stale"`
+	Lease       string    `gorm:"column:lease"`
 	UpdatedAt   time.Time `gorm:"column:updated_at"`
 }
 
 // Begin claims (scope, key) for a request whose body hashes to
-// requestHash. It answers (nil, nil) when the caller should handle the
-// request and then Complete or Abandon it; the recorded answer when the same
-// request was answered before; idempotency.ErrConflict when the key was used
-// with another request; idempotency.ErrInProgress when the same request is
-// still being handled after waiting up to IdempotencyConfig.Wait.
-func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, requestHash []byte) (*idempotency.Recorded, error) {
+// requestHash. It answers a lease and no record when the caller should
+// handle the request and then Complete or Abandon it under that lease; the
+// recorded answer when the same request was answered before;
+// idempotency.ErrConflict when the key was used with another request;
+// idempotency.ErrInProgress when the same request is still being handled
+// after waiting up to IdempotencyConfig.Wait.
+func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, requestHash []byte) (idempotency.Lease, *idempotency.Recorded, error) {
+	lease := idempotency.Lease(rand.Text())
 	deadline := time.Now().Add(s.cfg.Wait)
 	pause := 5 * time.Millisecond
 	inTx := inTransaction(ctx)
 	for attempt := 0; ; attempt++ {
 		db := conn(ctx, s.db)
 		if attempt == 0 && !inTx {
-			claimed, err := s.claims.Do(ctx, idempotencyClaim{scope: scope, key: key, hash: requestHash})
+			claimed, err := s.claims.Do(ctx, idempotencyClaim{scope: scope, key: key, hash: requestHash, lease: lease})
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
 			if claimed {
-				return nil, nil
+				return lease, nil, nil
 			}
 		} else {
-			res := db.Exec(`INSERT INTO idempotency_keys (scope, key, request_hash, state)
-				VALUES (?, ?, ?, 'in_progress') ON CONFLICT DO NOTHING`, scope, key, requestHash)
+			res := db.Exec(`INSERT INTO idempotency_keys (scope, key, request_hash, state, lease)
+				VALUES (?, ?, ?, 'in_progress', ?) ON CONFLICT DO NOTHING`, scope, key, requestHash, string(lease))
 			if res.Error != nil {
-				return nil, fmt.Errorf("idempotency begin: %w", res.Error)
+				return "", nil, fmt.Errorf("idempotency begin: %w", res.Error)
 			}
 			if res.RowsAffected == 1 {
-				return nil, nil
+				return lease, nil, nil
 			}
 		}
 		var rows []idempotencyRow
-		err := db.Raw(`SELECT request_hash, state, status, body, updated_at,
+		err := db.Raw(`SELECT request_hash, state, status, body, updated_at, lease,
 				updated_at < now() - make_interval(secs => ?) AS stale
 			FROM idempotency_keys WHERE scope = ? AND key = ?`, s.cfg.Lease.Seconds(), scope, key).Scan(&rows).Error
 		if err != nil {
-			return nil, fmt.Errorf("idempotency begin: %w", err)
+			return "", nil, fmt.Errorf("idempotency begin: %w", err)
 		}
 		if len(rows) == 0 {
 			continue // abandoned meanwhile: claim it
@@ -200,28 +209,29 @@ func (s *IdempotencyStore) Begin(ctx context.Context, scope, key string, request
 		row := rows[0]
 		switch {
 		case !bytes.Equal(row.RequestHash, requestHash):
-			return nil, idempotency.ErrConflict
+			return "", nil, idempotency.ErrConflict
 		case row.State == "done":
-			return &idempotency.Recorded{Status: row.Status, Body: row.Body}, nil
+			return "", &idempotency.Recorded{Status: row.Status, Body: row.Body}, nil
 		case row.Stale:
-			// The first attempt's process died: take the record over, unless
-			// another retry just did.
-			res := db.Exec(`UPDATE idempotency_keys SET updated_at = now()
-				WHERE scope = ? AND key = ? AND state = 'in_progress' AND updated_at = ?`, scope, key, row.UpdatedAt)
+			// The first attempt's process presumably died: take the record
+			// over under a new lease, unless another retry just did.
+			res := db.Exec(`UPDATE idempotency_keys SET updated_at = now(), lease = ?
+				WHERE scope = ? AND key = ? AND state = 'in_progress' AND lease = ? AND updated_at = ?`,
+				string(lease), scope, key, row.Lease, row.UpdatedAt)
 			if res.Error != nil {
-				return nil, fmt.Errorf("idempotency begin: %w", res.Error)
+				return "", nil, fmt.Errorf("idempotency begin: %w", res.Error)
 			}
 			if res.RowsAffected == 1 {
-				return nil, nil
+				return lease, nil, nil
 			}
 			continue
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return nil, idempotency.ErrInProgress
+			return "", nil, idempotency.ErrInProgress
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return "", nil, ctx.Err()
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 100*time.Millisecond)
@@ -267,41 +277,66 @@ func (s *IdempotencyStore) existAll(ctx context.Context, ks []scopedKey) ([]bool
 	return out, nil
 }
 
-// Complete records the answer of the request that Begin let through.
-func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, status int, body []byte) error {
+// Complete records the answer of the request that Begin let through under
+// lease. It answers idempotency.ErrLeaseLost when a retry took the claim
+// over, and errs.ErrNotFound when no claim is in progress under the key.
+func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, lease idempotency.Lease, status int, body []byte) error {
 	if body == nil {
 		body = []byte{}
 	}
+	var ok bool
 	if !inTransaction(ctx) {
-		ok, err := s.completes.Do(ctx, idempotencyAnswer{scope: scope, key: key, status: status, body: body})
+		var err error
+		ok, err = s.completes.Do(ctx, idempotencyAnswer{scope: scope, key: key, lease: lease, status: status, body: body})
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return fmt.Errorf("idempotency complete: no request in progress under this key: %w", errs.ErrNotFound)
+	} else {
+		res := conn(ctx, s.db).Exec(`UPDATE idempotency_keys SET state = 'done', status = ?, body = ?, updated_at = now()
+			WHERE scope = ? AND key = ? AND state = 'in_progress' AND lease = ?`, status, body, scope, key, string(lease))
+		if res.Error != nil {
+			return fmt.Errorf("idempotency complete: %w", res.Error)
 		}
+		ok = res.RowsAffected == 1
+	}
+	if ok {
 		return nil
 	}
-	res := conn(ctx, s.db).Exec(`UPDATE idempotency_keys SET state = 'done', status = ?, body = ?, updated_at = now()
-		WHERE scope = ? AND key = ? AND state = 'in_progress'`, status, body, scope, key)
-	if res.Error != nil {
-		return fmt.Errorf("idempotency complete: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("idempotency complete: no request in progress under this key: %w", errs.ErrNotFound)
-	}
-	return nil
+	return s.whyNotHeld(ctx, "complete", scope, key)
 }
 
-// Abandon forgets a request in progress that ended without an answer worth
-// replaying (a 5xx, a panic), so a retry runs it again.
-func (s *IdempotencyStore) Abandon(ctx context.Context, scope, key string) error {
-	err := conn(ctx, s.db).Exec(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress'`,
-		scope, key).Error
-	if err != nil {
-		return fmt.Errorf("idempotency abandon: %w", err)
+// whyNotHeld explains why a lease no longer holds its key: a retry took the
+// claim over (idempotency.ErrLeaseLost), or no claim is in progress.
+func (s *IdempotencyStore) whyNotHeld(ctx context.Context, op, scope, key string) error {
+	var inProgress int64
+	err := conn(ctx, s.db).Raw(`SELECT count(*) FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress'`,
+		scope, key).Scan(&inProgress).Error
+	switch {
+	case err != nil:
+		return fmt.Errorf("idempotency %s: %w", op, err)
+	case inProgress > 0:
+		return fmt.Errorf("idempotency %s: %w", op, idempotency.ErrLeaseLost)
 	}
-	return nil
+	return fmt.Errorf("idempotency %s: no request in progress under this key: %w", op, errs.ErrNotFound)
+}
+
+// Abandon forgets a request in progress under lease that ended without an
+// answer worth replaying (a 5xx, a panic), so a retry runs it again. A claim
+// a retry took over stays: idempotency.ErrLeaseLost.
+func (s *IdempotencyStore) Abandon(ctx context.Context, scope, key string, lease idempotency.Lease) error {
+	res := conn(ctx, s.db).Exec(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress' AND lease = ?`,
+		scope, key, string(lease))
+	if res.Error != nil {
+		return fmt.Errorf("idempotency abandon: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	err := s.whyNotHeld(ctx, "abandon", scope, key)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil // nothing in progress: nothing to forget
+	}
+	return err
 }
 
 // Purge deletes up to limit records older than olderThan and reports how

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/idempotency"
 	"github.com/daihuo/daihuo/storage"
 	"github.com/daihuo/daihuo/storage/storagetest"
@@ -22,17 +23,18 @@ func TestIdempotencyStore(t *testing.T) {
 
 	// A new key proceeds; the same request while in progress waits, then
 	// is told to retry; another request under the key is a conflict.
-	if rec, err := s.Begin(ctx, scope, "k1", h1); rec != nil || err != nil {
-		t.Fatalf("first Begin = %v, %v; want proceed", rec, err)
+	k1, rec, err := s.Begin(ctx, scope, "k1", h1)
+	if rec != nil || err != nil || k1 == "" {
+		t.Fatalf("first Begin = %q, %v, %v; want a lease to proceed", k1, rec, err)
 	}
-	if _, err := s.Begin(ctx, scope, "k1", h1); !errors.Is(err, idempotency.ErrInProgress) {
+	if _, _, err := s.Begin(ctx, scope, "k1", h1); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("Begin in progress = %v, want ErrIdempotencyInProgress", err)
 	}
-	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, idempotency.ErrConflict) {
+	if _, _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, idempotency.ErrConflict) {
 		t.Fatalf("Begin with another body = %v, want ErrIdempotencyConflict", err)
 	}
 	// The same key in another scope is another record.
-	if rec, err := s.Begin(ctx, "shopper:shp_2 POST /v1/orders", "k1", h2); rec != nil || err != nil {
+	if _, rec, err := s.Begin(ctx, "shopper:shp_2 POST /v1/orders", "k1", h2); rec != nil || err != nil {
 		t.Fatalf("Begin in another scope = %v, %v; want proceed", rec, err)
 	}
 
@@ -40,59 +42,80 @@ func TestIdempotencyStore(t *testing.T) {
 	got := make(chan *idempotency.Recorded, 1)
 	slow := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 5 * time.Second})
 	go func() {
-		rec, err := slow.Begin(ctx, scope, "k1", h1)
+		_, rec, err := slow.Begin(ctx, scope, "k1", h1)
 		if err != nil {
 			t.Error(err)
 		}
 		got <- rec
 	}()
 	time.Sleep(20 * time.Millisecond)
-	if err := s.Complete(ctx, scope, "k1", 201, []byte(`{"id":"ord_1"}`)); err != nil {
+	if err := s.Complete(ctx, scope, "k1", k1, 201, []byte(`{"id":"ord_1"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if rec := <-got; rec == nil || rec.Status != 201 || string(rec.Body) != `{"id":"ord_1"}` {
 		t.Fatalf("waiting retry got %+v, want the recorded 201", rec)
 	}
-	if rec, err := s.Begin(ctx, scope, "k1", h1); err != nil || rec == nil || rec.Status != 201 {
+	if _, rec, err := s.Begin(ctx, scope, "k1", h1); err != nil || rec == nil || rec.Status != 201 {
 		t.Fatalf("replay = %+v, %v", rec, err)
 	}
-	if _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, idempotency.ErrConflict) {
+	if _, _, err := s.Begin(ctx, scope, "k1", h2); !errors.Is(err, idempotency.ErrConflict) {
 		t.Fatalf("done key with another body = %v, want ErrIdempotencyConflict", err)
 	}
-	if err := s.Complete(ctx, scope, "k1", 200, nil); err == nil {
-		t.Fatal("completed a key twice")
+	if err := s.Complete(ctx, scope, "k1", k1, 200, nil); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("second Complete = %v, want ErrNotFound", err)
 	}
 
 	// A 4xx is recorded and replayed like any answer.
-	if _, err := s.Begin(ctx, scope, "k2", h1); err != nil {
+	k2, _, err := s.Begin(ctx, scope, "k2", h1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, scope, "k2", 409, []byte(`{"code":"sold_out"}`)); err != nil {
+	if err := s.Complete(ctx, scope, "k2", k2, 409, []byte(`{"code":"sold_out"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := s.Begin(ctx, scope, "k2", h1); err != nil || rec == nil || rec.Status != 409 {
+	if _, rec, err := s.Begin(ctx, scope, "k2", h1); err != nil || rec == nil || rec.Status != 409 {
 		t.Fatalf("replayed 4xx = %+v, %v", rec, err)
 	}
 
 	// An abandoned request (a 5xx) runs again.
-	if _, err := s.Begin(ctx, scope, "k3", h1); err != nil {
+	k3, _, err := s.Begin(ctx, scope, "k3", h1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Abandon(ctx, scope, "k3"); err != nil {
+	if err := s.Abandon(ctx, scope, "k3", k3); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := s.Begin(ctx, scope, "k3", h1); rec != nil || err != nil {
+	slowFirst, rec, err := s.Begin(ctx, scope, "k3", h1)
+	if rec != nil || err != nil {
 		t.Fatalf("Begin after Abandon = %v, %v; want proceed", rec, err)
 	}
 
-	// A request in progress for longer than the lease (its process died) is
-	// taken over by one retry.
+	// A request in progress for longer than the lease (its process died, or
+	// it is only slow) is taken over by one retry under a new lease.
 	time.Sleep(300 * time.Millisecond)
-	if rec, err := s.Begin(ctx, scope, "k3", h1); rec != nil || err != nil {
-		t.Fatalf("Begin after the lease = %v, %v; want proceed", rec, err)
+	retry, rec, err := s.Begin(ctx, scope, "k3", h1)
+	if rec != nil || err != nil || retry == slowFirst {
+		t.Fatalf("Begin after the lease = %q, %v, %v; want a new lease to proceed", retry, rec, err)
 	}
-	if _, err := s.Begin(ctx, scope, "k3", h1); !errors.Is(err, idempotency.ErrInProgress) {
+	if _, _, err := s.Begin(ctx, scope, "k3", h1); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("second Begin after a takeover = %v, want ErrIdempotencyInProgress", err)
+	}
+	// The slow first request then fails or answers: it may neither free the
+	// key under the retry nor record its answer over the retry's.
+	if err := s.Abandon(ctx, scope, "k3", slowFirst); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Fatalf("Abandon under a lost lease = %v, want ErrLeaseLost", err)
+	}
+	if err := s.Complete(ctx, scope, "k3", slowFirst, 201, []byte(`{"id":"ord_slow"}`)); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Fatalf("Complete under a lost lease = %v, want ErrLeaseLost", err)
+	}
+	if _, _, err := s.Begin(ctx, scope, "k3", h1); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("Begin after the lost lease's Abandon = %v, want the retry's claim still in progress", err)
+	}
+	if err := s.Complete(ctx, scope, "k3", retry, 201, []byte(`{"id":"ord_retry"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, rec, err := s.Begin(ctx, scope, "k3", h1); err != nil || rec == nil || string(rec.Body) != `{"id":"ord_retry"}` {
+		t.Fatalf("replay after the takeover = %+v, %v; want the retry's answer", rec, err)
 	}
 
 	if n, err := s.Purge(ctx, 0, 100); err != nil || n != 4 {
@@ -108,7 +131,7 @@ func TestIdempotencyExistsGrouped(t *testing.T) {
 	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{})
 	const scope = "shopper:shp_1 POST /v1/orders"
 	for i := 0; i < 100; i += 2 { // the even keys are used
-		if _, err := s.Begin(ctx, scope, fmt.Sprintf("k%d", i), []byte("h")); err != nil {
+		if _, _, err := s.Begin(ctx, scope, fmt.Sprintf("k%d", i), []byte("h")); err != nil {
 			t.Fatal(err)
 		}
 	}

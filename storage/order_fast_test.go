@@ -90,7 +90,7 @@ func TestGroupedWritesUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			key := fmt.Sprintf("k-%d", i%4)
-			rec, err := idem.Begin(ctx, "scope", key, []byte("h"))
+			_, rec, err := idem.Begin(ctx, "scope", key, []byte("h"))
 			if err == nil && rec == nil {
 				mu.Lock()
 				claimed[key]++

@@ -4,13 +4,28 @@
 // to translate the other's types.
 package idempotency
 
-import "github.com/daihuo/daihuo/domain/errs"
+import (
+	"errors"
+
+	"github.com/daihuo/daihuo/domain/errs"
+)
 
 // Recorded is the answer recorded under a key, replayed to a retry.
 type Recorded struct {
 	Status int
 	Body   []byte
 }
+
+// Lease names one request's claim on a key. A claim left in progress for
+// too long (its process presumably died) is taken over by a retry under a
+// new lease; the first request, if it was only slow, then finds its lease
+// lost and can neither record an answer over the retry's nor free the key
+// under it.
+type Lease string
+
+// ErrLeaseLost refuses to record or forget an answer under a lease that a
+// retry took over.
+var ErrLeaseLost = errors.New("the claim on this Idempotency-Key was taken over by a retry")
 
 // Refusals of a key; both have the code idempotency_conflict (409).
 var (
