@@ -185,8 +185,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	}
 	if c.Roles["settle"] {
 		startWorker("order-expiry", orders.RunExpiry)
-		startWorker("idempotency-purge", func(ctx context.Context) error {
-			return purgeIdempotencyKeys(ctx, idempotency, log)
+		retention := storage.NewRetention(db.db, storage.RetentionPolicy{})
+		startWorker("retention", func(ctx context.Context) error {
+			return purgeExpired(ctx, idempotency, retention, log)
 		})
 	}
 
@@ -340,14 +341,15 @@ func nodeID() string {
 // answer: a day, like the payment providers' keys.
 const idempotencyKeyLife = 24 * time.Hour
 
-// purgeIdempotencyKeys deletes expired idempotency records every few
-// minutes, a thousand at a time, until ctx ends.
-func purgeIdempotencyKeys(ctx context.Context, store *storage.IdempotencyStore, log *slog.Logger) error {
+// purgeExpired deletes expired idempotency records and the rows the
+// retention policy keeps only for a while, every few minutes, a thousand
+// per statement, until ctx ends.
+func purgeExpired(ctx context.Context, idempotency *storage.IdempotencyStore, retention *storage.Retention, log *slog.Logger) error {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
 		for {
-			n, err := store.Purge(ctx, idempotencyKeyLife, 1000)
+			n, err := idempotency.Purge(ctx, idempotencyKeyLife, 1000)
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Warn("purge idempotency keys", "err", err)
@@ -356,6 +358,15 @@ func purgeIdempotencyKeys(ctx context.Context, store *storage.IdempotencyStore, 
 			}
 			if n < 1000 {
 				break
+			}
+		}
+		deleted, err := retention.Purge(ctx, 1000)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("purge expired rows", "err", err)
+		}
+		for table, n := range deleted {
+			if n > 0 {
+				log.Info("purged expired rows", "table", table, "count", n)
 			}
 		}
 		select {

@@ -1,0 +1,105 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// RetentionPolicy says how long rows that matter only for a while are
+// kept; zero values take the defaults named beside them, and a negative
+// one keeps those rows for good.
+type RetentionPolicy struct {
+	// ProcessedEvents is how long a consumer remembers an event it applied
+	// (30 days). An event redelivered later would be applied again, so this
+	// must outlast the topics' retention: no offset reset can reach further.
+	ProcessedEvents time.Duration
+	// PaymentEvents is how long a provider's webhook event id is remembered
+	// (90 days). Stripe retries a webhook for 3 days; the orders it touches
+	// end in the same state either way, this only skips the work.
+	PaymentEvents time.Duration
+	// LocalPaymentEvents is how long the payment simulator keeps a webhook
+	// it delivered, with its payload (7 days).
+	LocalPaymentEvents time.Duration
+	// Reservations is how long a stock reservation is kept once settled,
+	// committed by a payment or released (30 days). Nothing reads a settled
+	// reservation; it is kept for people looking into a sale.
+	Reservations time.Duration
+}
+
+func (p RetentionPolicy) withDefaults() RetentionPolicy {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&p.ProcessedEvents, 30*24*time.Hour)
+	def(&p.PaymentEvents, 90*24*time.Hour)
+	def(&p.LocalPaymentEvents, 7*24*time.Hour)
+	def(&p.Reservations, 30*24*time.Hour)
+	return p
+}
+
+// Retention deletes the rows its policy keeps only for a while, a batch
+// at a time, oldest first (each purge walks an index on the row's age).
+type Retention struct {
+	db     *gorm.DB
+	purges []retentionPurge
+}
+
+// retentionPurge deletes one table's expired rows.
+type retentionPurge struct {
+	table string
+	keep  time.Duration
+	// sql deletes up to $2 rows older than $1 seconds.
+	sql string
+}
+
+// NewRetention returns a Retention of db under policy.
+func NewRetention(db *gorm.DB, policy RetentionPolicy) *Retention {
+	p := policy.withDefaults()
+	return &Retention{db: db, purges: []retentionPurge{
+		{"processed_events", p.ProcessedEvents, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
+			SELECT consumer, event_id FROM processed_events
+			WHERE processed_at < now() - make_interval(secs => $1) ORDER BY processed_at LIMIT $2)`},
+		{"order_payment_events", p.PaymentEvents, `DELETE FROM order_payment_events WHERE (provider, event_id) IN (
+			SELECT provider, event_id FROM order_payment_events
+			WHERE received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT $2)`},
+		{"payments_local_events", p.LocalPaymentEvents, `DELETE FROM payments_local_events WHERE id IN (
+			SELECT id FROM payments_local_events
+			WHERE delivered_at < now() - make_interval(secs => $1) ORDER BY delivered_at LIMIT $2)`},
+		{"stock_reservations", p.Reservations, `DELETE FROM stock_reservations WHERE id IN (
+			SELECT id FROM stock_reservations
+			WHERE status IN ('committed', 'released') AND created_at < now() - make_interval(secs => $1)
+			ORDER BY created_at LIMIT $2)`},
+	}}
+}
+
+// Purge deletes expired rows, at most limit per statement and until none
+// is left, and reports how many it deleted per table. It stops at the first
+// error, with the counts so far.
+func (r *Retention) Purge(ctx context.Context, limit int) (map[string]int64, error) {
+	deleted := map[string]int64{}
+	for _, p := range r.purges {
+		if p.keep < 0 {
+			continue
+		}
+		for {
+			res, err := SQL(r.db).ExecContext(ctx, p.sql, p.keep.Seconds(), limit)
+			if err != nil {
+				return deleted, fmt.Errorf("purge %s: %w", p.table, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return deleted, fmt.Errorf("purge %s: %w", p.table, err)
+			}
+			deleted[p.table] += n
+			if n < int64(limit) {
+				break
+			}
+		}
+	}
+	return deleted, nil
+}
