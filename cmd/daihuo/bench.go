@@ -13,9 +13,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/daihuo/daihuo/storage/pgcluster"
 )
 
 // bench runs the benchmark programs: `daihuo bench fanout|flashsale|all`.
@@ -49,7 +52,9 @@ type benchServer struct {
 // startBenchServer starts this binary's serve on a fresh data dir with a
 // known admin token and waits until it answers.
 func startBenchServer(ctx context.Context, env map[string]string) (*benchServer, error) {
-	dir, err := os.MkdirTemp("", "daihuo-bench-")
+	// Data dirs of benches killed before their clean-up keep a server running.
+	pgcluster.ReapOrphans(ctx, filepath.Join(os.TempDir(), "daihuo-bench-*"), func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) })
+	dir, err := pgcluster.MkdirTemp("", "daihuo-bench-")
 	if err != nil {
 		return nil, err
 	}

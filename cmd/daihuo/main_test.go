@@ -7,17 +7,22 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/daihuo/daihuo/storage/pgcluster"
 )
 
 // dataDir returns a folder the postgres user can reach, removed at the end.
 func dataDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "daihuo-serve-")
+	// Data dirs of test runs killed before their clean-up keep a server running.
+	pgcluster.ReapOrphans(context.Background(), filepath.Join(os.TempDir(), "daihuo-serve-*"), func(s string) { t.Log(s) })
+	dir, err := pgcluster.MkdirTemp("", "daihuo-serve-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,13 +37,18 @@ func Main(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "daihuo-pg-")
+	// Clusters of test binaries killed before their clean-up (go test
+	// -timeout, SIGKILL) outlive them: stop and remove those first.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	pgcluster.ReapOrphans(ctx, filepath.Join(os.TempDir(), "daihuo-pg-*"), func(s string) { fmt.Fprintln(os.Stderr, "storagetest:", s) })
+	cancel()
+	dir, err := pgcluster.MkdirTemp("", "daihuo-pg-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storagetest:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, BinDir: os.Getenv("DAIHUO_PG_BIN"), Ephemeral: true})
 	cancel()
 	if err != nil {
