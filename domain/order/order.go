@@ -361,6 +361,20 @@ func (o Order) refundedOrPending(brandID string) int64 {
 	return n
 }
 
+// withoutUnsentRefunds returns o without its pending refunds the provider
+// never acknowledged (no provider refund id): as far as the provider knows,
+// those may not exist.
+func (o Order) withoutUnsentRefunds() Order {
+	kept := make([]Refund, 0, len(o.Refunds))
+	for _, r := range o.Refunds {
+		if r.Status != RefundPending || r.ProviderRefundID != "" {
+			kept = append(kept, r)
+		}
+	}
+	o.Refunds = kept
+	return o
+}
+
 // Refundable returns what may still be refunded: what was paid less the
 // refunds that succeeded or are pending.
 func (o Order) Refundable() int64 { return max(o.Paid.Amount-o.refundedOrPending(""), 0) }

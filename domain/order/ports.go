@@ -8,6 +8,7 @@ import (
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/domain/live"
+	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/payment"
 )
 
@@ -144,6 +145,7 @@ type PaymentGateway interface {
 	CancelIntent(ctx context.Context, intentID string) (payment.Intent, error)
 	GetIntent(ctx context.Context, intentID string) (payment.Intent, error)
 	Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error)
+	CheckAmount(m money.Money) error
 }
 
 // Publisher records events in the caller's transaction (the outbox).

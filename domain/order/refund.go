@@ -94,6 +94,12 @@ func (s *Service) Refund(ctx context.Context, p party.Principal, orderID string,
 			}
 			amt = amount.Amount
 		}
+		// Checked before anything is recorded: a refund the provider can
+		// never take would otherwise be stored, sent and failed.
+		if err := s.gateway.CheckAmount(money.Money{Amount: amt, Currency: o.Total.Currency}); err != nil {
+			return errs.Invalid("amount.amount", "%s cannot be refunded through the payment provider (%v)",
+				money.Money{Amount: amt, Currency: o.Total.Currency}, err)
+		}
 		lines := []RefundLine{{BrandID: requester, Amount: amt}}
 		if requester == RequesterAdmin {
 			lines = o.allocate(amt)
@@ -120,7 +126,10 @@ func (s *Service) Refund(ctx context.Context, p party.Principal, orderID string,
 // answer: succeeded, failed (ErrRefundFailed) or still pending (the webhook
 // finishes it). When the provider cannot be reached the refund stays pending
 // and the answer is ErrPaymentUnavailable. A refund no longer pending is
-// left as it is.
+// left as it is, and so is one the provider acknowledged (its webhook
+// settles it) or one older than RefundRetryWindow: providers forget
+// idempotency keys after about a day, so sending either again, as a
+// client's retry of its request would, could refund twice.
 func (s *Service) settleRefund(ctx context.Context, orderID, refundID string) error {
 	o, err := s.store.GetOrder(ctx, orderID)
 	if err != nil {
@@ -137,6 +146,9 @@ func (s *Service) settleRefund(ctx context.Context, orderID, refundID string) er
 		return nil
 	}
 	r := o.Refunds[i]
+	if r.ProviderRefundID != "" || s.clock().Sub(r.CreatedAt) > s.cfg.RefundRetryWindow {
+		return nil
+	}
 	pr, gerr := s.gateway.Refund(ctx, payment.RefundRequest{
 		IntentID:       o.Payment.IntentID,
 		Amount:         r.Amount,

@@ -139,17 +139,25 @@ func (s *Service) applySucceeded(ctx context.Context, o *Order, ev payment.Webho
 }
 
 // applyRefundEvent moves the refund the event is about forward, recording a
-// refund made at the provider outside daihuo.
+// refund made at the provider outside daihuo (in its dashboard, say).
+//
+// Such a refund is booked up to what the provider could still refund as far
+// as daihuo knows, and split over the brands as if daihuo's own refunds
+// that never reached the provider did not exist: they may not, and when
+// they do reach it after this one, it refuses what is no longer there. Its
+// failure, even arriving before its success, is recorded too, so that
+// events in any order end in the same state.
 func (s *Service) applyRefundEvent(ctx context.Context, o *Order, ev payment.WebhookEvent, now time.Time) error {
 	i := o.findRefund(ev.RefundID, ev.Metadata["refund_id"])
 	if i < 0 {
-		amount := min(ev.Amount.Amount, o.Refundable())
-		if ev.Type != payment.EventRefundSucceeded || amount <= 0 || ev.Amount.Currency != o.Total.Currency {
+		known := o.withoutUnsentRefunds()
+		amount := min(ev.Amount.Amount, known.Refundable())
+		if amount <= 0 || ev.Amount.Currency != o.Total.Currency {
 			return nil // nothing moved that daihuo would book
 		}
 		r := Refund{
 			ID: id.New(PrefixRefund, now), OrderID: o.ID, RequestedBy: RequesterProvider, IdempotencyKey: "provider-" + ev.RefundID,
-			Amount: money.Money{Amount: amount, Currency: o.Total.Currency}, Lines: o.allocate(amount), Reason: RefundExternal,
+			Amount: money.Money{Amount: amount, Currency: o.Total.Currency}, Lines: known.allocate(amount), Reason: RefundExternal,
 			Status: RefundPending, ProviderRefundID: ev.RefundID, CreatedAt: now, UpdatedAt: now,
 		}
 		if err := s.store.InsertRefund(ctx, r); err != nil {

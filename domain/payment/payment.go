@@ -43,6 +43,10 @@ type Gateway interface {
 	// Refund returns some or all of a succeeded intent's money to the
 	// shopper.
 	Refund(ctx context.Context, req RefundRequest) (Refund, error)
+	// CheckAmount reports, asking no one and changing nothing, whether the
+	// provider can move m: a validation error on "amount" names what it
+	// cannot take (Stripe counts some currencies otherwise than ISO 4217).
+	CheckAmount(m money.Money) error
 	// Transfer sends money from the platform's balance to a connected
 	// account (a creator, agency or brand) for a payout.
 	Transfer(ctx context.Context, req TransferRequest) (Transfer, error)

@@ -126,6 +126,12 @@ func New(store Store, cfg Config) (*Simulator, error) {
 // Name returns payment.ProviderLocal.
 func (s *Simulator) Name() string { return payment.ProviderLocal }
 
+// CheckAmount reports whether the simulator, like Stripe, can take m.
+func (s *Simulator) CheckAmount(m money.Money) error {
+	_, _, err := wire.ToStripe(m)
+	return err
+}
+
 func now() time.Time { return time.Now().UTC() }
 
 // CreateIntent stores a new intent in requires_payment_method, or returns

@@ -52,6 +52,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"CancelIntent", testCancelIntent},
 		{"Refund", testRefund},
 		{"RefundValidation", testRefundValidation},
+		{"CheckAmount", testCheckAmount},
 		{"Transfer", testTransfer},
 		{"TransferValidation", testTransferValidation},
 		{"WebhookEvents", testWebhookEvents},
@@ -565,5 +566,28 @@ func testWebhookRejections(t *testing.T, h Harness) {
 	var e *errs.Error
 	if !errors.Is(err, wire.ErrAPIVersionMismatch) || errors.Is(err, payment.ErrInvalidWebhook) || errors.As(err, &e) {
 		t.Errorf("other API version: %v; want wire.ErrAPIVersionMismatch and no errs kind", err)
+	}
+}
+
+// testCheckAmount: the amounts the provider can and cannot take, told
+// without a call.
+func testCheckAmount(t *testing.T, h Harness) {
+	for _, c := range []struct {
+		amount money.Money
+		ok     bool
+	}{
+		{eur(1999), true},
+		{money.Money{Amount: 1000, Currency: "KWD"}, true},
+		{money.Money{Amount: 1005, Currency: "KWD"}, false}, // three decimals: multiples of 10 only
+		{money.Money{Amount: 1500, Currency: "ISK"}, true},
+		{money.Money{Amount: 1500, Currency: "MGA"}, true},
+		{money.Money{Amount: 1550, Currency: "MGA"}, false}, // Stripe counts whole ariary
+		{money.Money{Amount: 1000, Currency: "IQD"}, false}, // not a Stripe currency
+		{money.Money{Amount: 100, Currency: "XXX"}, false},
+	} {
+		err := h.Gateway.CheckAmount(c.amount)
+		if c.ok && err != nil || !c.ok && !isValidation(err, "amount") {
+			t.Errorf("CheckAmount(%v) = %v; want ok %v", c.amount, err, c.ok)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stripe/stripe-go/v76/transfer"
 
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/money"
 	"github.com/daihuo/daihuo/domain/payment"
 	"github.com/daihuo/daihuo/payments/internal/wire"
 )
@@ -134,6 +135,12 @@ func New(cfg Config) (*Gateway, error) {
 
 // Name returns payment.ProviderStripe.
 func (g *Gateway) Name() string { return payment.ProviderStripe }
+
+// CheckAmount reports whether Stripe can take m (see wire.ToStripe).
+func (g *Gateway) CheckAmount(m money.Money) error {
+	_, _, err := wire.ToStripe(m)
+	return err
+}
 
 func params(ctx context.Context, idempotencyKey string) stripego.Params {
 	p := stripego.Params{Context: ctx}
