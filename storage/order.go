@@ -779,6 +779,19 @@ func (s *OrderStore) CountUnsentRefunds(ctx context.Context, createdBefore time.
 	return int(n), nil
 }
 
+// CountUnrefundedClosed counts the cancelled or expired orders holding more
+// paid than refunded with no refund pending (index orders_closed_unrefunded).
+func (s *OrderStore) CountUnrefundedClosed(ctx context.Context) (int, error) {
+	var n int64
+	err := conn(ctx, s.db).Raw(`SELECT count(*) FROM orders o
+		WHERE o.status IN ('cancelled', 'expired') AND o.paid_amount > o.refunded_amount
+		AND NOT EXISTS (SELECT 1 FROM order_refunds r WHERE r.order_id = o.id AND r.status = 'pending')`).Scan(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count unrefunded closed orders: %w", err)
+	}
+	return int(n), nil
+}
+
 // UnsentRefunds returns pending refunds without a provider refund id, last
 // tried before triedBefore and created after createdAfter, least recently
 // tried first.

@@ -191,3 +191,44 @@ func TestRefundAmountTheProviderCannotTakeIsRefused(t *testing.T) {
 		t.Fatalf("refund of 1.000 KWD = %v, refunded %d", err, got.Refunded.Amount)
 	}
 }
+
+// The late payments left unrefunded are the closed orders holding more paid
+// than refunded with no refund on its way.
+func TestCountUnrefundedClosed(t *testing.T) {
+	w := newOrderWorld(t, 1)
+	ctx := context.Background()
+	o := w.mustPlace(w.shoppers[0], "", item(w.prodA.Variants[0], 1))
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if err := w.db.Exec(q, args...).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		t.Helper()
+		n, err := w.store.CountUnrefundedClosed(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name string
+		sql  string
+		want int
+	}{
+		{"pending, unpaid", `UPDATE orders SET status = 'pending_payment' WHERE id = ?`, 0},
+		{"cancelled, unpaid", `UPDATE orders SET status = 'cancelled', paid_amount = 0 WHERE id = ?`, 0},
+		{"cancelled, paid late", `UPDATE orders SET paid_amount = total_amount WHERE id = ?`, 1},
+		{"expired, paid late", `UPDATE orders SET status = 'expired' WHERE id = ?`, 1},
+		{"a refund on its way", `INSERT INTO order_refunds (id, order_id, requested_by, idempotency_key, amount, currency, reason, status, created_at, updated_at)
+			VALUES ('rfd_x', ?, 'admin', 'k', 1999, 'EUR', 'requested', 'pending', now(), now())`, 0},
+		{"that refund failed", `UPDATE order_refunds SET status = 'failed' WHERE order_id = ?`, 1},
+		{"refunded in full", `UPDATE orders SET refunded_amount = paid_amount WHERE id = ?`, 0},
+	} {
+		exec(tt.sql, o.ID)
+		if got := count(); got != tt.want {
+			t.Errorf("%s: counted %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

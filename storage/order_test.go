@@ -717,8 +717,13 @@ func TestWebhooksInAnyOrder(t *testing.T) {
 			// The provider then reports that refund failed after all: the
 			// money is back with daihuo, but the order was never sold (its
 			// stock went back), so it is closed again, not paid, and no brand
-			// may refund it as a sale (an admin may).
-			err := w.svc.ApplyPaymentEvent(ctx, payment.WebhookEvent{
+			// may refund it as a sale (an admin may). It is counted for a
+			// person to return the money.
+			unrefunded, err := w.svc.UnrefundedLatePayments(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = w.svc.ApplyPaymentEvent(ctx, payment.WebhookEvent{
 				Provider: payment.ProviderLocal, ID: "evt_late_refund_failed_" + o.ID, Type: payment.EventRefundFailed,
 				IntentID: o.Payment.IntentID, RefundID: r.ProviderRefundID, Amount: r.Amount,
 			})
@@ -730,6 +735,17 @@ func TestWebhooksInAnyOrder(t *testing.T) {
 			}
 			if _, err := w.svc.Refund(ctx, w.brandA, o.ID, nil, "brand-late"); !errors.Is(err, order.ErrNotPaid) {
 				t.Fatalf("a brand refunded an order never sold: %v", err)
+			}
+			if n, err := w.svc.UnrefundedLatePayments(ctx); err != nil || n != unrefunded+1 {
+				t.Fatalf("unrefunded late payments = %d, %v; want %d", n, err, unrefunded+1)
+			}
+			// (Here the simulator did refund it, so an admin's refund is
+			// refused, and the order stays counted.)
+			if _, err := w.svc.Refund(ctx, w.admin, o.ID, nil, "admin-late"); !errors.Is(err, order.ErrRefundFailed) {
+				t.Fatalf("admin refund of money the simulator returned already: %v", err)
+			}
+			if n, err := w.svc.UnrefundedLatePayments(ctx); err != nil || n != unrefunded+1 {
+				t.Fatalf("unrefunded late payments after a refused refund = %d, %v; want %d", n, err, unrefunded+1)
 			}
 		})
 	}

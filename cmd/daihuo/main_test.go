@@ -97,8 +97,8 @@ func TestServeOnEmbeddedDefaultsAndRestart(t *testing.T) {
 		t.Fatalf("readyz = %d %s", code, body)
 	}
 	if code, body := get(t, url+"/metrics"); code != http.StatusOK || !strings.Contains(body, "http_request_duration_seconds") ||
-		!strings.Contains(body, "\ndaihuo_refunds_unacknowledged 0\n") {
-		t.Fatalf("metrics = %d, lacks the request histogram or the unacknowledged refunds at 0:\n%s", code, body)
+		!strings.Contains(body, "\ndaihuo_refunds_unacknowledged 0\n") || !strings.Contains(body, "\ndaihuo_late_payments_unrefunded 0\n") {
+		t.Fatalf("metrics = %d, lacks the request histogram or the refund gauges at 0:\n%s", code, body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v", err)

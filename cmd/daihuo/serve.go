@@ -181,7 +181,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		startWorker("local-payments", gw.run)
 	}
 	if c.Roles["api"] { // the nodes that serve /metrics
-		registerStaleRefunds(reg, orders, log)
+		registerRefundGauges(reg, orders, log)
 	}
 	if c.Roles["settle"] {
 		startWorker("order-expiry", orders.RunExpiry)
@@ -400,22 +400,28 @@ type checker struct {
 func (c checker) Name() string                    { return c.name }
 func (c checker) Check(ctx context.Context) error { return c.check(ctx) }
 
-// registerStaleRefunds exports daihuo_refunds_unacknowledged, read from the
+// registerRefundGauges exports daihuo_refunds_unacknowledged and
+// daihuo_late_payments_unrefunded, read from the
 // database at each scrape, so every api node reports the same figure (take
 // max, not sum): refunds the sweep gave up resending, which a person must
 // check with the payment provider. Alert on anything above 0.
-func registerStaleRefunds(reg prometheus.Registerer, orders *order.Service, log *slog.Logger) {
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "daihuo_refunds_unacknowledged",
-		Help: "Refunds the payment provider never acknowledged within the retry window (23 h); the sweep no longer resends them.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n, err := orders.StaleRefunds(ctx)
-		if err != nil {
-			log.Warn("count unacknowledged refunds", "err", err)
-			return math.NaN()
-		}
-		return float64(n)
-	}))
+func registerRefundGauges(reg prometheus.Registerer, orders *order.Service, log *slog.Logger) {
+	gauge := func(name, help string, count func(context.Context) (int, error)) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := count(ctx)
+			if err != nil {
+				log.Warn("read gauge", "gauge", name, "err", err)
+				return math.NaN()
+			}
+			return float64(n)
+		}))
+	}
+	gauge("daihuo_refunds_unacknowledged",
+		"Refunds the payment provider never acknowledged within the retry window (23 h); the sweep no longer resends them.",
+		orders.StaleRefunds)
+	gauge("daihuo_late_payments_unrefunded",
+		"Cancelled or expired orders holding a payment no refund is returning (the provider refused the late payment's refund).",
+		orders.UnrefundedLatePayments)
 }

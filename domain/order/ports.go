@@ -107,6 +107,9 @@ type Store interface {
 	// CountUnsentRefunds counts the pending refunds the provider has not
 	// acknowledged that were created before createdBefore.
 	CountUnsentRefunds(ctx context.Context, createdBefore time.Time) (int, error)
+	// CountUnrefundedClosed counts the cancelled or expired orders holding
+	// more paid than refunded with no refund pending.
+	CountUnrefundedClosed(ctx context.Context) (int, error)
 }
 
 // ReserveLine is units of one variant to reserve.

@@ -87,6 +87,14 @@ func (s *Service) StaleRefunds(ctx context.Context) (int, error) {
 	return s.store.CountUnsentRefunds(ctx, s.clock().Add(-s.cfg.RefundRetryWindow))
 }
 
+// UnrefundedLatePayments counts the cancelled or expired orders that hold
+// a shopper's money no refund is returning: a payment that arrived after
+// the order closed, whose refund the provider refused. Nothing retries a
+// refusal, so a person must return each (an admin refund).
+func (s *Service) UnrefundedLatePayments(ctx context.Context) (int, error) {
+	return s.store.CountUnrefundedClosed(ctx)
+}
+
 // expireBatch expires up to SweepBatch due orders in one transaction, then
 // cancels their intents.
 func (s *Service) expireBatch(ctx context.Context) (int, error) {
