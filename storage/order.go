@@ -779,6 +779,19 @@ func (s *OrderStore) CountUnsentRefunds(ctx context.Context, createdBefore time.
 	return int(n), nil
 }
 
+// AcknowledgedRefunds returns pending refunds with a provider refund id,
+// last updated before checkedBefore, least recently updated first.
+func (s *OrderStore) AcknowledgedRefunds(ctx context.Context, checkedBefore time.Time, limit int) ([]order.Refund, error) {
+	db := conn(ctx, s.db)
+	var rms []refundModel
+	err := db.Where("status = 'pending' AND provider_refund_id <> '' AND updated_at < ?", checkedBefore.UTC()).
+		Order("updated_at").Limit(limit).Find(&rms).Error
+	if err != nil {
+		return nil, fmt.Errorf("acknowledged refunds: %w", err)
+	}
+	return s.completeRefunds(db, rms)
+}
+
 // CountUnrefundedClosed counts the cancelled or expired orders holding more
 // paid than refunded with no refund pending (index orders_closed_unrefunded).
 func (s *OrderStore) CountUnrefundedClosed(ctx context.Context) (int, error) {

@@ -232,3 +232,68 @@ func TestCountUnrefundedClosed(t *testing.T) {
 		}
 	}
 }
+
+// A refund the provider acknowledged as pending whose webhook never comes is
+// asked about an hour later, and again every hour while it stays pending or
+// the provider cannot answer; its outcome is then recorded as the webhook
+// would have.
+func TestSweepAsksHowAcknowledgedRefundsEnded(t *testing.T) {
+	w := newOrderWorld(t, 2)
+	ctx := context.Background()
+	svc, gw := flakyService(w)
+	eur := &money.Money{Amount: 500, Currency: "EUR"}
+	var refunds []order.Refund
+	for sh := range 2 {
+		o := w.mustPlace(w.shoppers[sh], "", item(w.prodA.Variants[0], 1), item(w.prodB.Variants[0], 1))
+		if err := w.pay(o, local.CardSucceeds); err != nil {
+			t.Fatal(err)
+		}
+		gw.set(false, true)
+		got, err := svc.Refund(ctx, w.brandB, o.ID, eur, "b-1")
+		if err != nil || got.Refunds[0].Status != order.RefundPending || got.Refunds[0].ProviderRefundID == "" {
+			t.Fatalf("refund acknowledged as pending: %+v, %v", got.Refunds, err)
+		}
+		refunds = append(refunds, got.Refunds[0])
+	}
+	refundedEvents := len(w.events(order.EventRefunded))
+	sweep := func(after time.Duration, checked int) {
+		t.Helper()
+		w.clock.Add(after)
+		res, err := svc.Sweep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Checked != checked {
+			t.Fatalf("sweep %s later checked %d refunds, want %d", after, res.Checked, checked)
+		}
+	}
+	statusOf := func(r order.Refund) order.Order {
+		t.Helper()
+		return w.get(r.OrderID)
+	}
+
+	sweep(30*time.Minute, 0) // within the hour: the webhook may still come
+	sweep(31*time.Minute, 2) // still pending at the provider: checked again in an hour
+	sweep(30*time.Minute, 0)
+	gw.set(true, false) // the provider cannot answer: asked again in an hour, not every sweep
+	sweep(31*time.Minute, 2)
+	sweep(time.Second, 0)
+	gw.set(false, false)
+	gw.settle(refunds[0].ProviderRefundID, payment.RefundSucceeded)
+	gw.settle(refunds[1].ProviderRefundID, payment.RefundFailed)
+	sweep(time.Hour, 2)
+	if got := statusOf(refunds[0]); got.Status != order.StatusPartiallyRefunded || got.Refunded.Amount != 500 || got.Refunds[0].Status != order.RefundSucceeded {
+		t.Errorf("refund the provider says succeeded: order %s refunded %d, refund %s", got.Status, got.Refunded.Amount, got.Refunds[0].Status)
+	}
+	if got := statusOf(refunds[1]); got.Status != order.StatusPaid || got.Refunded.Amount != 0 || got.Refunds[0].Status != order.RefundFailed ||
+		got.Refunds[0].FailureReason != "expired_or_canceled_card" {
+		t.Errorf("refund the provider says failed: order %s refunded %d, refund %+v", got.Status, got.Refunded.Amount, got.Refunds[0])
+	}
+	if n := len(w.events(order.EventRefunded)); n != refundedEvents+1 {
+		t.Errorf("%d refunded events, want %d", n, refundedEvents+1)
+	}
+	sweep(2*time.Hour, 0) // settled: never asked again
+	if gw.checks != 6 {
+		t.Errorf("the provider was asked %d times, want 6", gw.checks)
+	}
+}

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,36 @@ type flakyRefunds struct {
 	down    bool
 	pending bool // acknowledge new refunds as pending instead of settling them
 	asked   map[string]int
+	// outcome is what GetRefund answers for a refund acknowledged as
+	// pending, by provider refund id (pending when unset); checks counts
+	// the GetRefund calls.
+	outcome map[string]payment.RefundStatus
+	checks  int
+}
+
+func (g *flakyRefunds) settle(providerID string, status payment.RefundStatus) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.outcome == nil {
+		g.outcome = map[string]payment.RefundStatus{}
+	}
+	g.outcome[providerID] = status
+}
+
+func (g *flakyRefunds) GetRefund(ctx context.Context, id string) (payment.Refund, error) {
+	g.mu.Lock()
+	g.checks++
+	down, status := g.down, g.outcome[id]
+	g.mu.Unlock()
+	switch {
+	case down:
+		return payment.Refund{}, errors.New("dial tcp 127.0.0.1:443: connect: connection refused")
+	case !strings.HasPrefix(id, "re_pending_"):
+		return g.Simulator.GetRefund(ctx, id)
+	case status == "":
+		status = payment.RefundPending
+	}
+	return payment.Refund{Provider: payment.ProviderLocal, ID: id, Status: status, FailureReason: map[bool]string{true: "expired_or_canceled_card"}[status == payment.RefundFailed]}, nil
 }
 
 func (g *flakyRefunds) set(down, pending bool) {

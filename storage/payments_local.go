@@ -311,6 +311,18 @@ func (m localRefundModel) toRecord() localstate.RefundRecord {
 }
 
 // Refunds returns the refunds of an intent, oldest first.
+func (s *PaymentsLocalStore) Refund(ctx context.Context, id string) (localstate.RefundRecord, error) {
+	var m localRefundModel
+	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return localstate.RefundRecord{}, payment.ErrRefundNotFound
+		}
+		return localstate.RefundRecord{}, fmt.Errorf("get refund: %w", err)
+	}
+	return m.toRecord(), nil
+}
+
+// Refunds returns the refunds of an intent, oldest first.
 func (s *PaymentsLocalStore) Refunds(ctx context.Context, intentID string) ([]localstate.RefundRecord, error) {
 	var ms []localRefundModel
 	if err := s.conn(ctx).Where("intent_id = ?", intentID).Order("created_at, id").Find(&ms).Error; err != nil {

@@ -104,6 +104,10 @@ type Store interface {
 	// triedBefore and created after createdAfter, least recently tried
 	// first.
 	UnsentRefunds(ctx context.Context, triedBefore, createdAfter time.Time, limit int) ([]Refund, error)
+	// AcknowledgedRefunds returns up to limit pending refunds the provider
+	// acknowledged (they have its refund id), last updated before
+	// checkedBefore, least recently updated first.
+	AcknowledgedRefunds(ctx context.Context, checkedBefore time.Time, limit int) ([]Refund, error)
 	// CountUnsentRefunds counts the pending refunds the provider has not
 	// acknowledged that were created before createdBefore.
 	CountUnsentRefunds(ctx context.Context, createdBefore time.Time) (int, error)
@@ -148,6 +152,7 @@ type PaymentGateway interface {
 	CancelIntent(ctx context.Context, intentID string) (payment.Intent, error)
 	GetIntent(ctx context.Context, intentID string) (payment.Intent, error)
 	Refund(ctx context.Context, req payment.RefundRequest) (payment.Refund, error)
+	GetRefund(ctx context.Context, refundID string) (payment.Refund, error)
 	CheckAmount(m money.Money) error
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	// sent again (30 s). A refund the provider acknowledged as pending is
 	// never sent again: its webhook settles it.
 	RefundRetryAfter time.Duration
+	// RefundCheckAfter is how long a refund the provider acknowledged as
+	// pending waits for its webhook before the sweep asks the provider how
+	// it ended, and waits again after each such check (1 h): a lost webhook
+	// must not leave it pending for good.
+	RefundCheckAfter time.Duration
 	// RefundRetryWindow is how long after its creation such a refund is
 	// sent again (23 h). Providers keep idempotency keys for about a day;
 	// past that a resend could refund twice, so a refund still
@@ -66,6 +71,7 @@ func (c Config) withDefaults() Config {
 	def(&c.OrphanGrace, time.Minute)
 	def(&c.RefundRetryAfter, 30*time.Second)
 	def(&c.RefundRetryWindow, 23*time.Hour)
+	def(&c.RefundCheckAfter, time.Hour)
 	def(&c.CleanupTimeout, 10*time.Second)
 	if c.SoldOutTTL == 0 {
 		c.SoldOutTTL = time.Second

@@ -3,7 +3,10 @@ package order
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/daihuo/daihuo/domain/payment"
 )
 
 // SweepResult counts what one Sweep did.
@@ -12,6 +15,7 @@ type SweepResult struct {
 	Orphans  int // reservations without an order given back
 	Refunds  int // refunds the provider never acknowledged, sent again
 	Failures int // refunds that are still pending or failed on retry
+	Checked  int // refunds pending at the provider whose outcome was asked for
 }
 
 // RunExpiry sweeps every Config.SweepInterval until ctx ends, then returns
@@ -36,8 +40,10 @@ func (s *Service) RunExpiry(ctx context.Context) error {
 // expiry (stock back, intent cancelled, event cancelled with reason
 // expired), gives back reservations that never got an order (a crash
 // between reservation and order), and sends again the refunds the provider
-// never acknowledged (see Config.RefundRetryAfter). Each kind runs in transactions of Config.SweepBatch until
-// none is due.
+// never acknowledged (see Config.RefundRetryAfter), and asks the provider
+// how the refunds it acknowledged as pending ended when their webhooks are
+// late (Config.RefundCheckAfter). Expiries and orphans run in transactions
+// of Config.SweepBatch until none is due; refunds, a batch per sweep.
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	for {
@@ -77,7 +83,56 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 			}
 		}
 	}
+	acked, err := s.store.AcknowledgedRefunds(ctx, now.Add(-s.cfg.RefundCheckAfter), s.cfg.SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, r := range acked {
+		res.Checked++
+		if err := s.checkRefund(ctx, r); err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			s.log.Warn("check refund", "order_id", r.OrderID, "refund_id", r.ID, "provider_refund_id", r.ProviderRefundID, "error", err)
+		}
+	}
 	return res, nil
+}
+
+// checkRefund asks the provider how a refund it acknowledged as pending
+// ended, its webhook being late, and records the answer as the webhook
+// would. A refund still pending, or one the provider could not tell about,
+// is checked again Config.RefundCheckAfter later.
+func (s *Service) checkRefund(ctx context.Context, r Refund) error {
+	pr, gerr := s.gateway.GetRefund(ctx, r.ProviderRefundID)
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		o, err := s.store.LockOrder(ctx, r.OrderID)
+		if err != nil {
+			return err
+		}
+		i := o.findRefund(r.ProviderRefundID, r.ID)
+		if i < 0 || o.Refunds[i].Status != RefundPending {
+			return nil // its webhook came meanwhile
+		}
+		now := s.clock()
+		if gerr == nil {
+			switch pr.Status {
+			case payment.RefundSucceeded:
+				return s.moveRefund(ctx, &o, i, RefundSucceeded, "", now)
+			case payment.RefundFailed, payment.RefundCanceled:
+				return s.moveRefund(ctx, &o, i, RefundFailed, pr.FailureReason, now)
+			}
+		}
+		o.Refunds[i].UpdatedAt = now
+		return s.store.UpdateRefund(ctx, o.Refunds[i])
+	})
+	if err != nil {
+		return fmt.Errorf("record refund check: %w", err)
+	}
+	if gerr != nil {
+		return fmt.Errorf("ask the provider: %w", gerr)
+	}
+	return nil
 }
 
 // StaleRefunds counts the refunds the provider never acknowledged within

@@ -21,6 +21,8 @@ var (
 	// ErrIntentNotFound says no intent has the id, or the client secret
 	// does not belong to it (the two are not told apart on purpose).
 	ErrIntentNotFound = errs.New(errs.CodeNotFound, "payment intent not found")
+	// ErrRefundNotFound says no refund has the id.
+	ErrRefundNotFound = errs.New(errs.CodeNotFound, "refund not found")
 	// ErrUnexpectedState refuses an operation the intent's state does not
 	// allow: confirming a succeeded intent, refunding an unpaid one,
 	// cancelling a succeeded one.

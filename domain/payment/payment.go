@@ -43,6 +43,10 @@ type Gateway interface {
 	// Refund returns some or all of a succeeded intent's money to the
 	// shopper.
 	Refund(ctx context.Context, req RefundRequest) (Refund, error)
+	// GetRefund returns the refund as the provider sees it now, for
+	// reconciliation when its webhook is late; ErrRefundNotFound when
+	// unknown.
+	GetRefund(ctx context.Context, refundID string) (Refund, error)
 	// CheckAmount reports, asking no one and changing nothing, whether the
 	// provider can move m: a validation error on "amount" names what it
 	// cannot take (Stripe counts some currencies otherwise than ISO 4217).

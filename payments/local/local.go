@@ -179,6 +179,18 @@ func (s *Simulator) GetIntent(ctx context.Context, intentID string) (payment.Int
 	return intentOf(it), nil
 }
 
+// GetRefund returns the refund refundID as the simulator holds it.
+func (s *Simulator) GetRefund(ctx context.Context, refundID string) (payment.Refund, error) {
+	if payment.ValidateID("refund_id", refundID) != nil {
+		return payment.Refund{}, fmt.Errorf("get refund: %w", payment.ErrRefundNotFound)
+	}
+	r, err := s.store.Refund(ctx, refundID)
+	if err != nil {
+		return payment.Refund{}, fmt.Errorf("get refund: %w", err)
+	}
+	return refundOf(r), nil
+}
+
 // Confirm pays intentID with a test card on behalf of the shopper holding
 // clientSecret, the simulator's stand-in for Stripe.js confirming a card
 // payment, and delivers the resulting webhook before it returns.

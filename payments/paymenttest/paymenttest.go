@@ -53,6 +53,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Refund", testRefund},
 		{"RefundValidation", testRefundValidation},
 		{"CheckAmount", testCheckAmount},
+		{"GetRefund", testGetRefund},
 		{"Transfer", testTransfer},
 		{"TransferValidation", testTransferValidation},
 		{"WebhookEvents", testWebhookEvents},
@@ -588,6 +589,40 @@ func testCheckAmount(t *testing.T, h Harness) {
 		err := h.Gateway.CheckAmount(c.amount)
 		if c.ok && err != nil || !c.ok && !isValidation(err, "amount") {
 			t.Errorf("CheckAmount(%v) = %v; want ok %v", c.amount, err, c.ok)
+		}
+	}
+}
+
+// testGetRefund: a refund read back is the refund made; an unknown or
+// malformed id is ErrRefundNotFound.
+func testGetRefund(t *testing.T, h Harness) {
+	it := mustCreate(t, h, intentReq(t, 2000))
+	if h.Stateful {
+		h.Pay(t, it)
+	}
+	made, err := h.Gateway.Refund(ctxOf(t), payment.RefundRequest{IntentID: it.ID, Amount: eur(700), IdempotencyKey: key(t),
+		Metadata: map[string]string{"refund_id": "rfd_contract"}})
+	if err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	got, err := h.Gateway.GetRefund(ctxOf(t), made.ID)
+	if err != nil {
+		t.Fatalf("GetRefund(%s): %v", made.ID, err)
+	}
+	if got.Provider != h.Gateway.Name() || got.ID != made.ID || got.Status == "" {
+		t.Errorf("GetRefund = %+v, made %+v", got, made)
+	}
+	if h.Stateful && (got.Status != made.Status || got.Amount != made.Amount || got.IntentID != it.ID || got.Metadata["refund_id"] != "rfd_contract") {
+		t.Errorf("GetRefund = %+v, want the refund made, %+v", got, made)
+	}
+	for _, id := range []string{"", "re\x00", "re_../../v1/charges"} {
+		if _, err := h.Gateway.GetRefund(ctxOf(t), id); !errors.Is(err, payment.ErrRefundNotFound) {
+			t.Errorf("GetRefund(%q) = %v, want ErrRefundNotFound", id, err)
+		}
+	}
+	if h.Stateful {
+		if _, err := h.Gateway.GetRefund(ctxOf(t), "re_local_unknown"); !errors.Is(err, payment.ErrRefundNotFound) {
+			t.Errorf("GetRefund(unknown) = %v, want ErrRefundNotFound", err)
 		}
 	}
 }

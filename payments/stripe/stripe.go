@@ -232,14 +232,32 @@ func (g *Gateway) Refund(ctx context.Context, req payment.RefundRequest) (paymen
 	if err != nil {
 		return payment.Refund{}, mapError(opRefund, err)
 	}
+	return toRefund(opRefund, r, req.IntentID)
+}
+
+// GetRefund retrieves a Refund.
+func (g *Gateway) GetRefund(ctx context.Context, refundID string) (payment.Refund, error) {
+	if payment.ValidateID("refund_id", refundID) != nil {
+		return payment.Refund{}, fmt.Errorf("stripe get refund: %w", payment.ErrRefundNotFound)
+	}
+	r, err := g.refunds.Get(refundID, &stripego.RefundParams{Params: params(ctx, "")})
+	if err != nil {
+		return payment.Refund{}, mapError(opGetRefund, err)
+	}
+	return toRefund(opGetRefund, r, "")
+}
+
+// toRefund converts Stripe's refund, asked for by op; intentID stands in
+// for an intent Stripe did not name.
+func toRefund(op string, r *stripego.Refund, intentID string) (payment.Refund, error) {
 	amount, err := wire.FromStripe(r.Amount, string(r.Currency))
 	if err != nil {
-		return payment.Refund{}, fmt.Errorf("stripe %s %s: %w", opRefund, r.ID, err)
+		return payment.Refund{}, fmt.Errorf("stripe %s %s: %w", op, r.ID, err)
 	}
 	out := payment.Refund{
 		Provider:      payment.ProviderStripe,
 		ID:            r.ID,
-		IntentID:      req.IntentID,
+		IntentID:      intentID,
 		Status:        payment.RefundStatus(r.Status),
 		Amount:        amount,
 		Reason:        payment.RefundReason(r.Reason),
@@ -333,8 +351,9 @@ func toIntent(op string, pi *stripego.PaymentIntent) (payment.Intent, error) {
 
 // The operations mapError tells apart.
 const (
-	opTransfer = "transfer"
-	opRefund   = "refund"
+	opTransfer  = "transfer"
+	opRefund    = "refund"
+	opGetRefund = "get refund"
 )
 
 // mapError turns Stripe's error replies into the port's. Definitive
@@ -365,8 +384,11 @@ func mapError(op string, err error) error {
 	case se.Type == stripego.ErrorTypeIdempotency:
 		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrIdempotencyConflict, se.Msg)
 	case se.Code == stripego.ErrorCodeResourceMissing || se.HTTPStatusCode == http.StatusNotFound:
-		if op == opTransfer { // the destination account
+		switch op {
+		case opTransfer: // the destination account
 			return fmt.Errorf("stripe %s: %w: %s", op, errs.ErrNotFound, se.Msg)
+		case opGetRefund:
+			return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrRefundNotFound, se.Msg)
 		}
 		return fmt.Errorf("stripe %s: %w: %s", op, payment.ErrIntentNotFound, se.Msg)
 	case !refusal || se.Type != stripego.ErrorTypeInvalidRequest:

@@ -31,6 +31,9 @@ type Store interface {
 	// InsertRefund stores r unless its idempotency key is already taken,
 	// and returns the stored refund and whether it is r.
 	InsertRefund(ctx context.Context, r RefundRecord) (RefundRecord, bool, error)
+	// Refund returns the refund id; payment.ErrRefundNotFound when there is
+	// none.
+	Refund(ctx context.Context, id string) (RefundRecord, error)
 	// Refunds returns the refunds of an intent, oldest first.
 	Refunds(ctx context.Context, intentID string) ([]RefundRecord, error)
 	// InsertTransfer stores tr unless its idempotency key is already taken,
