@@ -690,6 +690,15 @@ func (s *OrderStore) ReleaseReservations(ctx context.Context, orderIDs ...string
 	})
 }
 
+// ReleaseHeldReservations gives back the stock of the order's reservations
+// still held: once attached ('ordered'), they belong to a recorded order and
+// only its cancel or expiry gives them back.
+func (s *OrderStore) ReleaseHeldReservations(ctx context.Context, orderID string) error {
+	return s.inTx(ctx, func(ctx context.Context) error {
+		return releaseReservations(ctx, s.db, s.out, "order_id = ? AND status = 'held'", orderID)
+	})
+}
+
 // ReleaseOrphanReservations gives back held reservations that expired
 // before expiredBefore and were never attached to an order. It takes them
 // FOR UPDATE SKIP LOCKED, and the lock re-checks 'held', so a reservation

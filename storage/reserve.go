@@ -347,6 +347,10 @@ func (r *Reserver) serve(k *hotRow, batch []*reserveCall) {
 		}
 	}
 	if len(orphaned) > 0 {
+		// A budget of its own: the batch may have spent its own waiting
+		// for locks, and the units would then wait for the orphan sweep.
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.BatchTimeout)
+		defer cancel()
 		err := inTx(ctx, r.db, func(ctx context.Context) error {
 			return releaseReservations(ctx, r.db, r.out, "id IN ?", orphaned)
 		})

@@ -87,6 +87,9 @@ type Store interface {
 	// reservations back (variants, flash allocations, per-buyer counts);
 	// reservations already released or committed are left alone.
 	ReleaseReservations(ctx context.Context, orderIDs ...string) error
+	// ReleaseHeldReservations gives back the stock of the order's
+	// reservations still held, not attached to a recorded order.
+	ReleaseHeldReservations(ctx context.Context, orderID string) error
 	// ReleaseOrphanReservations gives back up to limit held reservations
 	// that expired before expiredBefore and never got an order, and returns
 	// how many it released.
@@ -139,7 +142,7 @@ type ReserveRequest struct {
 // recorded, ErrSoldOut, ErrLimitExceeded or ErrFlashEnded when it cannot be
 // made, ErrBusy when too many wait. When ctx ends first the reservation may
 // still have been made: the caller releases the order's reservations
-// (Store.ReleaseReservations), which covers it.
+// (Store.ReleaseHeldReservations), which covers it.
 type Reserver interface {
 	Reserve(ctx context.Context, req ReserveRequest) error
 }

@@ -182,16 +182,26 @@ func (s *Service) PlaceOrder(ctx context.Context, p party.Principal, in NewOrder
 		provider = s.gateway.Name()
 	}
 	o.Payment = Payment{Provider: provider, IntentID: intent.ID, ClientSecret: intent.ClientSecret}
-	err = s.record(ctx, o)
-	if err != nil {
+	switch err = s.record(ctx, o); {
+	case err == nil:
+		return o, nil
+	case errors.Is(err, ErrDuplicateOrder):
 		s.releaseAfterFailure(ctx, o.ID, o.PinID)
 		s.cancelIntent(ctx, o)
-		if errors.Is(err, ErrDuplicateOrder) {
-			return s.store.FindByIdempotencyKey(ctx, p.PartyID, in.IdempotencyKey)
-		}
-		return Order{}, fmt.Errorf("record order: %w", err)
+		return s.store.FindByIdempotencyKey(ctx, p.PartyID, in.IdempotencyKey)
 	}
-	return o, nil
+	// The commit may have happened with its answer lost (a connection
+	// dropped during COMMIT), or a batch may have committed before falling
+	// back to one order at a time: an order that exists is placed.
+	exists, known := s.recorded(ctx, o.ID)
+	if exists {
+		return o, nil
+	}
+	s.releaseAfterFailure(ctx, o.ID, o.PinID)
+	if known {
+		s.cancelIntent(ctx, o)
+	} // else the order may exist, and its retry must be able to pay: the intent stays, its secret told to no one
+	return Order{}, fmt.Errorf("record order: %w", err)
 }
 
 // price builds the pending order from the server's prices and the
@@ -288,13 +298,30 @@ func (s *Service) price(ctx context.Context, shopperID string, in NewOrder, now 
 	return o, reqs, nil
 }
 
-// releaseAfterFailure gives back whatever stock the order took, even when
-// the caller has gone.
+// recorded reports whether the order exists, even when the caller has
+// gone, and whether that could be told.
+func (s *Service) recorded(ctx context.Context, orderID string) (exists, known bool) {
+	ctx, cancel := s.cleanupCtx(ctx)
+	defer cancel()
+	_, err := s.store.GetOrder(ctx, orderID)
+	switch {
+	case err == nil:
+		return true, true
+	case errors.Is(err, errs.ErrNotFound):
+		return false, true
+	}
+	return false, false
+}
+
+// releaseAfterFailure gives back the stock the order took and has not
+// attached to a recorded order, even when the caller has gone. Attached
+// reservations stay: an order whose recording seemed to fail may exist
+// (its commit's answer lost), and only its cancel or expiry gives them back.
 func (s *Service) releaseAfterFailure(ctx context.Context, orderID, pinID string) {
 	s.soldOut.forget(pinID)
 	ctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
-	if err := s.store.ReleaseReservations(ctx, orderID); err != nil {
+	if err := s.store.ReleaseHeldReservations(ctx, orderID); err != nil {
 		// The orphan sweep gives it back after the TTL.
 		s.log.Warn("release reservations of a failed order", "order_id", orderID, "error", err)
 	}
