@@ -248,19 +248,21 @@ func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, 
 }
 
 // AddStock adds delta to the stock of brandID's variant in one guarded
-// UPDATE … RETURNING: the row changes only when the result stays within
-// 0..catalog.MaxStock, so concurrent deltas can never overshoot. When the
-// guard refuses, the answer is catalog.ErrStockNegative for a negative delta
-// and catalog.ErrStockTooHigh for a positive one; another brand's or a
-// missing variant answers errs.ErrNotFound.
+// UPDATE … RETURNING: the row changes only when the result stays at or
+// above 0 and a rise stays at or below catalog.MaxStock, so concurrent
+// deltas can never overshoot. (Units given back by cancelled orders may
+// leave stock above MaxStock; a cut from there is allowed.) When the guard
+// refuses, the answer is catalog.ErrStockNegative for a negative delta and
+// catalog.ErrStockTooHigh for a positive one; another brand's or a missing
+// variant answers errs.ErrNotFound.
 func (s *CatalogStore) AddStock(ctx context.Context, brandID, variantID string, delta int64) (int64, error) {
 	db := conn(ctx, s.db)
 	var rows []stockRow
 	err := db.Raw(
 		`UPDATE variants SET stock_available = stock_available + ?
-		 WHERE id = ? AND brand_id = ? AND stock_available + ? BETWEEN 0 AND ?
+		 WHERE id = ? AND brand_id = ? AND stock_available + ? >= 0 AND (? <= 0 OR stock_available + ? <= ?)
 		 RETURNING stock_available`,
-		delta, variantID, brandID, delta, int64(catalog.MaxStock)).Scan(&rows).Error
+		delta, variantID, brandID, delta, delta, delta, int64(catalog.MaxStock)).Scan(&rows).Error
 	if err != nil {
 		return 0, fmt.Errorf("add stock: %w", err)
 	}

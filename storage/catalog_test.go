@@ -228,6 +228,27 @@ func TestCatalogChangeStock(t *testing.T) {
 			}
 		})
 	}
+	// Units given back by cancelled orders may take stock above MaxStock;
+	// from there a cut is allowed and a rise is not.
+	if err := e.db.Exec(`UPDATE variants SET stock_available = ? WHERE id = ?`, catalog.MaxStock+3, vid).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		delta int64
+		want  error
+		stock int64
+	}{
+		{-1, nil, catalog.MaxStock + 2},
+		{1, catalog.ErrStockTooHigh, catalog.MaxStock + 2},
+		{-catalog.MaxStock, nil, 2},
+		{-3, catalog.ErrStockNegative, 2},
+		{1, nil, 3},
+	} {
+		lvl, err := e.catalog.ChangeStock(ctx, b1, vid, catalog.StockChange{Delta: n(tt.delta)})
+		if !errors.Is(err, tt.want) || (err == nil && lvl.StockAvailable != tt.stock) {
+			t.Fatalf("delta %d from above the maximum = %+v, %v; want %d, %v", tt.delta, lvl, err, tt.stock, tt.want)
+		}
+	}
 	var ce *errs.Error
 	_, err := e.catalog.ChangeStock(ctx, b1, vid, catalog.StockChange{Delta: n(-4)})
 	if !errors.As(err, &ce) || ce.Code != errs.CodeConflict {
