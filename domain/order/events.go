@@ -93,7 +93,10 @@ type RefundPayload struct {
 	RequestedBy   string              `json:"requested_by"`
 	RefundedTotal money.Money         `json:"refunded_total"`
 	Status        Status              `json:"status"`
-	At            time.Time           `json:"at"`
+	// Late says the order was paid only after it closed (a late payment):
+	// it was never a sale, whatever the refund's reason.
+	Late bool      `json:"late,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // FlashStockPayload is the data of EventFlashStock.
@@ -138,7 +141,7 @@ func refundEvent(typ string, o Order, r Refund, at time.Time) (event.Event, erro
 	p := RefundPayload{
 		OrderID: o.ID, RefundID: r.ID, StreamID: o.StreamID, CreatorID: o.CreatorID, AgencyID: o.AgencyID,
 		Amount: r.Amount, Lines: make([]RefundLinePayload, len(r.Lines)), Reason: r.Reason, RequestedBy: r.RequestedBy,
-		RefundedTotal: o.Refunded, Status: o.Status, At: at,
+		RefundedTotal: o.Refunded, Status: o.Status, Late: o.CloseReason != "", At: at,
 	}
 	for i, l := range r.Lines {
 		p.Lines[i] = RefundLinePayload{BrandID: l.BrandID, Amount: money.Money{Amount: l.Amount, Currency: r.Amount.Currency}}

@@ -156,9 +156,10 @@ func SaleOf(p order.OrderPayload) (s Sale, ok bool, err error) {
 
 // RefundOf returns the change a refunded (reversed=false) or refund_failed
 // (reversed=true) event makes to the stream stats. It answers ok=false for
-// the refund of a late payment, which was never counted as a sale.
+// any refund of a late payment (the platform's own, an admin's, one made at
+// the provider), which was never counted as a sale.
 func RefundOf(p order.RefundPayload, reversed bool) (r RefundChange, ok bool, err error) {
-	if p.Reason == order.RefundLatePayment {
+	if p.Late || p.Reason == order.RefundLatePayment {
 		return RefundChange{}, false, nil
 	}
 	if p.StreamID == "" || p.Amount.Currency == "" {

@@ -102,6 +102,13 @@ func TestRefundOf(t *testing.T) {
 		t.Fatalf("the refund of a late payment counted: %v, %v", ok, err)
 	}
 	p.Reason = order.RefundRequested
+	for _, reason := range []string{order.RefundRequested, order.RefundExternal} {
+		p.Reason, p.Late = reason, true // an admin's or the provider's refund of a late payment
+		if _, ok, err := RefundOf(p, false); ok || err != nil {
+			t.Fatalf("a %s refund of a late payment counted: %v, %v", reason, ok, err)
+		}
+	}
+	p.Reason, p.Late = order.RefundRequested, false
 	p.Lines[0].Amount.Currency = "USD"
 	if _, _, err := RefundOf(p, false); !errors.Is(err, ErrCurrencyMismatch) {
 		t.Fatalf("line in another currency: %v", err)
