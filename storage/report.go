@@ -15,9 +15,12 @@ import (
 // caller's transaction, which for the consumer is the one that records the
 // event as applied.
 //
-// Every write first takes the row lock of the stream's total (the row with an empty brand_id),
-// so the writes of one stream happen one transaction at a time whichever
-// partitions their events came from, and can never deadlock.
+// Every write first takes the row lock of the stream's total (the row with
+// an empty brand_id), so the writes of one stream happen one transaction at
+// a time whichever partitions their events came from. A consumer's batch
+// transaction may touch several streams, so two group members' batches can
+// deadlock; Postgres then aborts one, and the consumer applies that batch's
+// events one by one (sums, so the order they land in does not matter).
 type ReportStore struct{ db *gorm.DB }
 
 var _ report.Store = (*ReportStore)(nil)
