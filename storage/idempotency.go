@@ -119,31 +119,38 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 
 // completeAll records a group of answers with one statement and reports
 // which ones found their request in progress under their lease.
+// Two answers for one key may share a group (a slow request and the retry
+// that took its key over often finish together): each is matched on its
+// lease too, so the stale one cannot stand in for the other.
 func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnswer) ([]bool, error) {
-	first := make(map[scopedKey]int, len(as))
+	type leasedKey struct {
+		scope, key string
+		lease      idempotency.Lease
+	}
+	first := make(map[leasedKey]int, len(as))
 	var scopes, keys, leases []string
 	var statuses []int32
 	var bodies [][]byte
 	for i, a := range as {
-		if _, dup := first[scopedKey{a.scope, a.key}]; dup {
+		if _, dup := first[leasedKey{a.scope, a.key, a.lease}]; dup {
 			continue
 		}
-		first[scopedKey{a.scope, a.key}] = i
+		first[leasedKey{a.scope, a.key, a.lease}] = i
 		scopes, keys, leases = append(scopes, a.scope), append(keys, a.key), append(leases, string(a.lease))
 		statuses, bodies = append(statuses, int32(a.status)), append(bodies, a.body)
 	}
 	rows, err := SQL(s.db).QueryContext(ctx, `UPDATE idempotency_keys k SET state = 'done', status = u.status, body = u.body, updated_at = now()
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[]) AS u(scope, key, lease, status, body)
 		WHERE k.scope = u.scope AND k.key = u.key AND k.state = 'in_progress' AND k.lease = u.lease
-		RETURNING k.scope, k.key`, scopes, keys, leases, statuses, bodies)
+		RETURNING k.scope, k.key, k.lease`, scopes, keys, leases, statuses, bodies)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency complete: %w", err)
 	}
 	defer rows.Close()
 	out := make([]bool, len(as))
 	for rows.Next() {
-		var k scopedKey
-		if err := rows.Scan(&k.scope, &k.key); err != nil {
+		var k leasedKey
+		if err := rows.Scan(&k.scope, &k.key, &k.lease); err != nil {
 			return nil, fmt.Errorf("idempotency complete: %w", err)
 		}
 		out[first[k]] = true
@@ -302,19 +309,20 @@ func (s *IdempotencyStore) Complete(ctx context.Context, scope, key string, leas
 	if ok {
 		return nil
 	}
-	return s.whyNotHeld(ctx, "complete", scope, key)
+	return s.whyNotHeld(ctx, "complete", scope, key, lease)
 }
 
-// whyNotHeld explains why a lease no longer holds its key: a retry took the
-// claim over (idempotency.ErrLeaseLost), or no claim is in progress.
-func (s *IdempotencyStore) whyNotHeld(ctx context.Context, op, scope, key string) error {
-	var inProgress int64
-	err := conn(ctx, s.db).Raw(`SELECT count(*) FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress'`,
-		scope, key).Scan(&inProgress).Error
+// whyNotHeld explains why lease no longer holds its key: a retry took the
+// claim over, and may have answered already (idempotency.ErrLeaseLost), or
+// there is no claim under the lease in progress (errs.ErrNotFound).
+func (s *IdempotencyStore) whyNotHeld(ctx context.Context, op, scope, key string, lease idempotency.Lease) error {
+	var other int64
+	err := conn(ctx, s.db).Raw(`SELECT count(*) FROM idempotency_keys WHERE scope = ? AND key = ? AND lease <> ?`,
+		scope, key, string(lease)).Scan(&other).Error
 	switch {
 	case err != nil:
 		return fmt.Errorf("idempotency %s: %w", op, err)
-	case inProgress > 0:
+	case other > 0:
 		return fmt.Errorf("idempotency %s: %w", op, idempotency.ErrLeaseLost)
 	}
 	return fmt.Errorf("idempotency %s: no request in progress under this key: %w", op, errs.ErrNotFound)
@@ -332,7 +340,7 @@ func (s *IdempotencyStore) Abandon(ctx context.Context, scope, key string, lease
 	if res.RowsAffected == 1 {
 		return nil
 	}
-	err := s.whyNotHeld(ctx, "abandon", scope, key)
+	err := s.whyNotHeld(ctx, "abandon", scope, key, lease)
 	if errors.Is(err, errs.ErrNotFound) {
 		return nil // nothing in progress: nothing to forget
 	}

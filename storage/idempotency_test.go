@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/idempotency"
 	"github.com/daihuo/daihuo/storage"
@@ -17,7 +19,7 @@ import (
 func TestIdempotencyStore(t *testing.T) {
 	db := storagetest.NewDB(t)
 	ctx := context.Background()
-	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 50 * time.Millisecond, Lease: 200 * time.Millisecond})
+	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 50 * time.Millisecond})
 	const scope = "shopper:shp_1 POST /v1/orders"
 	h1, h2 := []byte("hash-1"), []byte("hash-2")
 
@@ -92,7 +94,7 @@ func TestIdempotencyStore(t *testing.T) {
 
 	// A request in progress for longer than the lease (its process died, or
 	// it is only slow) is taken over by one retry under a new lease.
-	time.Sleep(300 * time.Millisecond)
+	stale(t, db, "k3")
 	retry, rec, err := s.Begin(ctx, scope, "k3", h1)
 	if rec != nil || err != nil || retry == slowFirst {
 		t.Fatalf("Begin after the lease = %q, %v, %v; want a new lease to proceed", retry, rec, err)
@@ -117,9 +119,52 @@ func TestIdempotencyStore(t *testing.T) {
 	if _, rec, err := s.Begin(ctx, scope, "k3", h1); err != nil || rec == nil || string(rec.Body) != `{"id":"ord_retry"}` {
 		t.Fatalf("replay after the takeover = %+v, %v; want the retry's answer", rec, err)
 	}
+	if err := s.Complete(ctx, scope, "k3", slowFirst, 201, []byte(`{"id":"ord_slow"}`)); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Fatalf("Complete under a lost lease after the retry answered = %v, want ErrLeaseLost", err)
+	}
 
 	if n, err := s.Purge(ctx, 0, 100); err != nil || n != 4 {
 		t.Fatalf("Purge = %d, %v; want 4", n, err)
+	}
+}
+
+// stale ages the claim on key past any lease, as an hour in progress would.
+func stale(t *testing.T, db *gorm.DB, key string) {
+	t.Helper()
+	if err := db.Exec(`UPDATE idempotency_keys SET updated_at = updated_at - interval '1 hour' WHERE key = ?`, key).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A slow request and the retry that took its key over often answer at
+// once, in one group: each answer is matched on its lease, so the retry's
+// is recorded and the stale one refused.
+func TestIdempotencyGroupedAnswersMatchTheirLease(t *testing.T) {
+	db := storagetest.NewDB(t)
+	ctx := context.Background()
+	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 10 * time.Millisecond})
+	const scope = "shopper:shp_1 POST /v1/orders"
+	slow, _, err := s.Begin(ctx, scope, "k", []byte("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale(t, db, "k")
+	retry, _, err := s.Begin(ctx, scope, "k", []byte("h"))
+	if err != nil || retry == slow {
+		t.Fatalf("takeover = %q, %v", retry, err)
+	}
+	for _, order := range [][]idempotency.Lease{{slow, retry}, {retry, slow}} {
+		if err := db.Exec(`UPDATE idempotency_keys SET state = 'in_progress', body = NULL WHERE key = 'k'`).Error; err != nil {
+			t.Fatal(err)
+		}
+		bodies := map[idempotency.Lease]string{slow: `{"run":1}`, retry: `{"run":2}`}
+		ok, err := storage.CompleteBatchForTest(ctx, s, scope, "k", order, []string{bodies[order[0]], bodies[order[1]]})
+		if err != nil || ok[0] != (order[0] == retry) || ok[1] != (order[1] == retry) {
+			t.Fatalf("answers under %v = %v, %v; want only the retry's recorded", order, ok, err)
+		}
+		if _, rec, err := s.Begin(ctx, scope, "k", []byte("h")); err != nil || rec == nil || string(rec.Body) != `{"run":2}` {
+			t.Fatalf("replay = %+v, %v; want the retry's answer", rec, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -32,10 +33,18 @@ func TestStockIsConservedUnderChaos(t *testing.T) {
 	for _, v := range []string{f1.ID, f2.ID, am.ID, b.ID, w.prodA.Variants[0].ID} {
 		initial[v] = w.stock(v)
 	}
-	svcs := []*order.Service{w.svc, w.newService(), w.newService()}
-	for _, timeout := range []time.Duration{3 * time.Millisecond, 8 * time.Millisecond} {
-		r := storage.NewReserver(w.db, w.out, storage.ReserverConfig{Now: w.clock.Now, BatchTimeout: timeout, MaxBatch: 3})
+	var (
+		svcs      []*order.Service
+		reservers []*storage.Reserver
+	)
+	for _, timeout := range []time.Duration{0, 0, 0, 3 * time.Millisecond, 8 * time.Millisecond} {
+		cfg := storage.ReserverConfig{Now: w.clock.Now} // the defaults
+		if timeout > 0 {                                // batches so short they time out
+			cfg.BatchTimeout, cfg.MaxBatch = timeout, 3
+		}
+		r := storage.NewReserver(w.db, w.out, cfg)
 		t.Cleanup(r.Close)
+		reservers = append(reservers, r)
 		svcs = append(svcs, order.NewService(w.store, r, w.sim, w.out, w.tx, w.clock.Now,
 			order.Config{ReservationTTL: testTTL, CleanupTimeout: timeout}))
 	}
@@ -98,6 +107,9 @@ func TestStockIsConservedUnderChaos(t *testing.T) {
 	shoppers.Wait()
 	close(stop)
 	sweeper.Wait()
+	for _, r := range reservers { // batches of shoppers who hung up may still run
+		r.Close()
+	}
 	checkStockConserved(t, w, initial)
 	w.clock.Add(time.Hour)
 	for _, s := range svcs {
@@ -114,12 +126,17 @@ func TestStockIsConservedUnderChaos(t *testing.T) {
 }
 
 // checkStockConserved checks the stock invariants of w's variants (initial
-// units by id) and flash pin (100 units, 2 per buyer).
+// units by id) and flash pin (100 units, 2 per buyer), on one snapshot.
 func checkStockConserved(t *testing.T, w *orderWorld, initial map[string]int64) {
 	t.Helper()
+	tx := w.db.Begin(&sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if tx.Error != nil {
+		t.Fatal(tx.Error)
+	}
+	defer tx.Rollback()
 	scan := func(dst any, q string, args ...any) {
 		t.Helper()
-		if err := w.db.Raw(q, args...).Scan(dst).Error; err != nil {
+		if err := tx.Raw(q, args...).Scan(dst).Error; err != nil {
 			t.Fatal(err)
 		}
 	}

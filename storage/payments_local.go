@@ -310,7 +310,7 @@ func (m localRefundModel) toRecord() localstate.RefundRecord {
 	}
 }
 
-// Refunds returns the refunds of an intent, oldest first.
+// Refund returns the refund id; payment.ErrRefundNotFound when there is none.
 func (s *PaymentsLocalStore) Refund(ctx context.Context, id string) (localstate.RefundRecord, error) {
 	var m localRefundModel
 	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {

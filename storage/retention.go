@@ -82,6 +82,9 @@ func NewRetention(db *gorm.DB, policy RetentionPolicy) *Retention {
 // error, with the counts so far.
 func (r *Retention) Purge(ctx context.Context, limit int) (map[string]int64, error) {
 	deleted := map[string]int64{}
+	if limit <= 0 {
+		return deleted, fmt.Errorf("purge: limit %d must be positive", limit)
+	}
 	for _, p := range r.purges {
 		if p.keep < 0 {
 			continue

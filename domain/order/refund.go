@@ -184,7 +184,10 @@ func (s *Service) settleRefund(ctx context.Context, orderID, refundID string) er
 			result = ErrRefundFailed
 			return s.moveRefund(ctx, &o, i, RefundFailed, pr.FailureReason, now)
 		}
-		return s.store.UpdateRefund(ctx, o.Refunds[i]) // pending at the provider: the webhook settles it
+		// Pending at the provider: its webhook settles it, and the sweep asks
+		// about it once that is late, counted from now.
+		o.Refunds[i].UpdatedAt = now
+		return s.store.UpdateRefund(ctx, o.Refunds[i])
 	})
 	if err != nil {
 		return fmt.Errorf("record refund: %w", err)
