@@ -223,6 +223,7 @@ func badInputs() []badCase {
 		party("token: admin with a party", "/v1/tokens", admin, `{"role":"admin","party_id":"{brandA}"}`, 400, "validation_failed", "party_id"),
 		party("token: unknown brand", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandNone}"}`, 404, "not_found", ""),
 		party("token: expiry in the past", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"2001-01-01T00:00:00Z"}`, 400, "validation_failed", "expires_at"),
+		party("token: expiry at the zero time", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"0001-01-01T00:00:00Z"}`, 400, "validation_failed", "expires_at"),
 		party("token: expiry not a time", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"tomorrow"}`, 400, "validation_failed", "expires_at"),
 		party("token: expiry in the year 10000 UTC", "/v1/tokens", admin, `{"role":"brand","party_id":"{brandA}","expires_at":"9999-12-31T23:59:59-00:01"}`, 400, "validation_failed", "expires_at"),
 		party("token: agency mints a brand token", "/v1/tokens", "Bearer {agency}", `{"role":"brand","party_id":"{brandA}"}`, 403, "forbidden", ""),

@@ -237,6 +237,9 @@ func (s *server) createToken(c *gin.Context) error {
 		if err != nil {
 			return errs.Invalid("expires_at", "must be an RFC 3339 time such as 2030-01-02T15:04:05Z")
 		}
+		if t.IsZero() { // the service reads a zero time as "never expires"
+			return errs.Invalid("expires_at", "must be in the future")
+		}
 		expires = t
 	}
 	tok, err := s.parties.CreateTokenUntil(c.Request.Context(), principal(c), party.Role(req.Role), value(req.PartyID), expires)

@@ -210,7 +210,9 @@ func TestEnsureAdminToken(t *testing.T) {
 	if err != nil || p != e.admin {
 		t.Fatalf("Authenticate = %+v, %v; want admin", p, err)
 	}
-	wantErr(t, e.parties.EnsureAdminToken(ctx, "short"), errs.CodeValidation)
+	for _, bad := range []string{"short", "correct horse battery staple", "0123456789abcdef\n", "pässwörd-0123456789"} {
+		wantErr(t, e.parties.EnsureAdminToken(ctx, bad), errs.CodeValidation) // could never sign in through a Bearer header
+	}
 
 	// A token already stored with another role is never promoted to admin.
 	brand := e.brand(t, "Brand")

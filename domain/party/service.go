@@ -320,12 +320,18 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 
 // EnsureAdminToken makes plaintext (the DAIHUO_ADMIN_TOKEN of the
 // operator) a valid admin token that never expires. It is idempotent and
-// safe when several processes start at once. The token must be at least
-// MinAdminTokenLen characters; one already stored with another role is a
-// conflict.
+// safe when several processes start at once. The token must be
+// MinAdminTokenLen to 512 visible ASCII characters (what a Bearer header
+// carries: a space, a newline or an accented letter could never sign in);
+// one already stored with another role is a conflict.
 func (s *Service) EnsureAdminToken(ctx context.Context, plaintext string) error {
 	if len(plaintext) < MinAdminTokenLen || len(plaintext) > maxTokenLen {
 		return errs.Invalid("token", "the admin token must be %d to %d characters", MinAdminTokenLen, maxTokenLen)
+	}
+	for i := 0; i < len(plaintext); i++ {
+		if plaintext[i] <= ' ' || plaintext[i] >= 0x7f {
+			return errs.Invalid("token", "the admin token must be visible ASCII characters only: no spaces, line breaks or accented letters (found %q at byte %d)", plaintext[i], i)
+		}
 	}
 	hash := HashToken(plaintext)
 	for range 2 {
