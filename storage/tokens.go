@@ -98,6 +98,26 @@ func (s *TokenStore) CreateToken(ctx context.Context, t party.Token) error {
 	return nil
 }
 
+// KeepOperatorToken marks the token id as provisioned from the operator's
+// configuration (tokens.operator) and expires at at every other token so
+// marked that has not expired, reporting how many.
+func (s *TokenStore) KeepOperatorToken(ctx context.Context, id string, at time.Time) (int, error) {
+	var n int64
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		if err := conn(ctx, s.db).Exec(`UPDATE tokens SET operator = true WHERE id = ? AND NOT operator`, id).Error; err != nil {
+			return err
+		}
+		res := conn(ctx, s.db).Exec(`UPDATE tokens SET expires_at = ? WHERE operator AND id <> ? AND (expires_at IS NULL OR expires_at > ?)`,
+			at.UTC(), id, at.UTC())
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("keep operator token: %w", err)
+	}
+	return int(n), nil
+}
+
 // TokenByHash returns the token with this SHA-256 hash or errs.ErrNotFound.
 func (s *TokenStore) TokenByHash(ctx context.Context, hash []byte) (party.Token, error) {
 	if inTransaction(ctx) {

@@ -98,7 +98,7 @@ func TestTokensAreStoredOnlyHashed(t *testing.T) {
 	}
 	plains = append(plains, tok.Token)
 	const bootstrap = "operator-chosen-admin-secret"
-	if err := e.parties.EnsureAdminToken(ctx, bootstrap); err != nil {
+	if _, err := e.parties.EnsureAdminToken(ctx, bootstrap); err != nil {
 		t.Fatal(err)
 	}
 	plains = append(plains, bootstrap)
@@ -191,7 +191,10 @@ func TestEnsureAdminToken(t *testing.T) {
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
 	for range 8 {
-		wg.Go(func() { errc <- e.parties.EnsureAdminToken(ctx, secret) })
+		wg.Go(func() {
+			_, err := e.parties.EnsureAdminToken(ctx, secret)
+			errc <- err
+		})
 	}
 	wg.Wait()
 	close(errc)
@@ -200,8 +203,8 @@ func TestEnsureAdminToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.parties.EnsureAdminToken(ctx, secret); err != nil {
-		t.Fatal(err)
+	if retired, err := e.parties.EnsureAdminToken(ctx, secret); err != nil || retired != 0 {
+		t.Fatalf("EnsureAdminToken again = %d retired, %v", retired, err)
 	}
 	if n := e.count(t, "tokens"); n != 1 {
 		t.Fatalf("%d tokens, want 1", n)
@@ -211,7 +214,8 @@ func TestEnsureAdminToken(t *testing.T) {
 		t.Fatalf("Authenticate = %+v, %v; want admin", p, err)
 	}
 	for _, bad := range []string{"short", "correct horse battery staple", "0123456789abcdef\n", "pässwörd-0123456789"} {
-		wantErr(t, e.parties.EnsureAdminToken(ctx, bad), errs.CodeValidation) // could never sign in through a Bearer header
+		_, err := e.parties.EnsureAdminToken(ctx, bad)
+		wantErr(t, err, errs.CodeValidation) // could never sign in through a Bearer header
 	}
 
 	// A token already stored with another role is never promoted to admin.
@@ -221,7 +225,33 @@ func TestEnsureAdminToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, e.parties.EnsureAdminToken(ctx, "a-brand-token-chosen-by-hand"), errs.CodeConflict)
+	_, err = e.parties.EnsureAdminToken(ctx, "a-brand-token-chosen-by-hand")
+	wantErr(t, err, errs.CodeConflict)
+
+	// A new DAIHUO_ADMIN_TOKEN retires the earlier one at the next start;
+	// admin tokens minted otherwise stay; the retired value cannot come
+	// back by a start with the old configuration.
+	minted, err := e.parties.CreateToken(ctx, e.admin, party.RoleAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rotated = "the-new-operator-secret"
+	if retired, err := e.parties.EnsureAdminToken(ctx, rotated); err != nil || retired != 1 {
+		t.Fatalf("rotation = %d retired, %v; want 1", retired, err)
+	}
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{{secret, false}, {rotated, true}, {minted.Token, true}} {
+		if _, err := e.parties.Authenticate(ctx, tc.token); (err == nil) != tc.ok {
+			t.Errorf("Authenticate(%q) = %v; want valid %v", tc.token, err, tc.ok)
+		}
+	}
+	_, err = e.parties.EnsureAdminToken(ctx, secret)
+	wantErr(t, err, errs.CodeConflict)
+	if _, err := e.parties.Authenticate(ctx, secret); err == nil {
+		t.Error("a start with the old configuration brought the retired admin token back")
+	}
 }
 
 // TestAuthenticateConcurrently sends many lookups at once, so they share

@@ -98,8 +98,12 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	svc := newServices(db)
 	outbox := svc.outbox // one outbox, so one coalesced wake-up for the relays
 	if c.AdminToken != "" {
-		if err := svc.parties.EnsureAdminToken(ctx, string(c.AdminToken)); err != nil {
+		retired, err := svc.parties.EnsureAdminToken(ctx, string(c.AdminToken))
+		if err != nil {
 			return fmt.Errorf("bootstrap DAIHUO_ADMIN_TOKEN: %w", err)
+		}
+		if retired > 0 {
+			log.Warn("retired the earlier DAIHUO_ADMIN_TOKEN values", "count", retired)
 		}
 	}
 	var seeded *demodata.Result

@@ -44,6 +44,10 @@ type TokenStore interface {
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
 	// TouchToken records that the token was used at at.
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// KeepOperatorToken marks the token id as the one provisioned from the
+	// operator's configuration, and expires at at every other token so
+	// marked, reporting how many it expired.
+	KeepOperatorToken(ctx context.Context, id string, at time.Time) (int, error)
 }
 
 // Transactor runs fn in one database transaction; stores called with the
@@ -319,43 +323,59 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 }
 
 // EnsureAdminToken makes plaintext (the DAIHUO_ADMIN_TOKEN of the
-// operator) a valid admin token that never expires. It is idempotent and
-// safe when several processes start at once. The token must be
+// operator) a valid admin token that never expires, and retires the earlier
+// values of DAIHUO_ADMIN_TOKEN, reporting how many: rotating a leaked
+// secret takes effect at the next start. (Admin tokens minted otherwise
+// are left alone.) It is idempotent and safe when several processes start
+// at once. The token must be
 // MinAdminTokenLen to 512 visible ASCII characters (what a Bearer header
 // carries: a space, a newline or an accented letter could never sign in);
 // one already stored with another role is a conflict.
-func (s *Service) EnsureAdminToken(ctx context.Context, plaintext string) error {
+func (s *Service) EnsureAdminToken(ctx context.Context, plaintext string) (retired int, err error) {
 	if len(plaintext) < MinAdminTokenLen || len(plaintext) > maxTokenLen {
-		return errs.Invalid("token", "the admin token must be %d to %d characters", MinAdminTokenLen, maxTokenLen)
+		return 0, errs.Invalid("token", "the admin token must be %d to %d characters", MinAdminTokenLen, maxTokenLen)
 	}
 	for i := 0; i < len(plaintext); i++ {
 		if plaintext[i] <= ' ' || plaintext[i] >= 0x7f {
-			return errs.Invalid("token", "the admin token must be visible ASCII characters only: no spaces, line breaks or accented letters (found %q at byte %d)", plaintext[i], i)
+			return 0, errs.Invalid("token", "the admin token must be visible ASCII characters only: no spaces, line breaks or accented letters (found %q at byte %d)", plaintext[i], i)
 		}
 	}
 	hash := HashToken(plaintext)
 	for range 2 {
 		t, err := s.tokens.TokenByHash(ctx, hash)
 		if err == nil {
-			if t.Role != RoleAdmin {
-				return errs.New(errs.CodeConflict, "the admin token is already in use with another role")
+			switch {
+			case t.Role != RoleAdmin:
+				return 0, errs.New(errs.CodeConflict, "the admin token is already in use with another role")
+			case t.Expired(s.clock()):
+				return 0, errs.New(errs.CodeConflict, "this admin token was retired by a newer DAIHUO_ADMIN_TOKEN; choose a new one")
 			}
-			return nil
+			return s.keepOperatorToken(ctx, t.ID)
 		}
 		if !errors.Is(err, errs.ErrNotFound) {
-			return fmt.Errorf("ensure admin token: %w", err)
+			return 0, fmt.Errorf("ensure admin token: %w", err)
 		}
 		now := s.clock()
-		err = s.tokens.CreateToken(ctx, Token{ID: id.New(PrefixToken, now), Hash: hash, Role: RoleAdmin, CreatedAt: now})
+		t = Token{ID: id.New(PrefixToken, now), Hash: hash, Role: RoleAdmin, CreatedAt: now}
+		err = s.tokens.CreateToken(ctx, t)
+		if err == nil {
+			return s.keepOperatorToken(ctx, t.ID)
+		}
 		if !errors.Is(err, ErrTokenExists) {
-			if err != nil {
-				return fmt.Errorf("ensure admin token: %w", err)
-			}
-			return nil
+			return 0, fmt.Errorf("ensure admin token: %w", err)
 		}
 		// Another process stored it first: check its role on the next turn.
 	}
-	return fmt.Errorf("ensure admin token: %w", ErrTokenExists)
+	return 0, fmt.Errorf("ensure admin token: %w", ErrTokenExists)
+}
+
+// keepOperatorToken marks tokenID as the operator's and retires the others.
+func (s *Service) keepOperatorToken(ctx context.Context, tokenID string) (int, error) {
+	n, err := s.tokens.KeepOperatorToken(ctx, tokenID, s.clock())
+	if err != nil {
+		return 0, fmt.Errorf("ensure admin token: %w", err)
+	}
+	return n, nil
 }
 
 // GetBrand returns a brand to an admin or to the brand itself.
