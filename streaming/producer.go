@@ -36,8 +36,8 @@ func NewProducer(brokers []string, logger *slog.Logger) *Producer {
 		BatchTimeout: 200 * time.Microsecond,
 		BatchSize:    500,
 		Async:        false,
-		MaxAttempts:  5,
-		WriteTimeout: 10 * time.Second,
+		MaxAttempts:  3,
+		WriteTimeout: 5 * time.Second, // with the attempts and kafka-go's backoff, well under the relay's BatchTimeout
 		Transport:    tr,
 		ErrorLogger:  errorLogger(logger.With("component", "kafka-writer")),
 	}
@@ -47,6 +47,12 @@ func NewProducer(brokers []string, logger *slog.Logger) *Producer {
 // Publish writes evs and returns after the broker acknowledged all of them.
 // On error some of them may have been written; publishing again is safe
 // because consumers deduplicate on the event id.
+//
+// It returns only once kafka-go is done with the batch, even when ctx ends
+// first: kafka-go goes on writing a batch whose caller gave up, and a relay
+// that let go of its lock meanwhile would let another publish newer events
+// of the same key before the stale ones land. The writer's attempts and
+// timeouts bound the wait (about 17 s).
 func (p *Producer) Publish(ctx context.Context, evs ...event.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -59,7 +65,7 @@ func (p *Producer) Publish(ctx context.Context, evs ...event.Event) error {
 		}
 		msgs[i] = m
 	}
-	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+	if err := p.w.WriteMessages(context.WithoutCancel(ctx), msgs...); err != nil {
 		return fmt.Errorf("write %d events: %w", len(msgs), err)
 	}
 	return nil

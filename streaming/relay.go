@@ -92,6 +92,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				return nil
 			}
 			r.metrics.incPublishErrors()
+			r.updateBacklog(ctx) // the backlog grows while publishing fails: the gauges must say so
 			d := bo.next()
 			r.logger.Error("publish outbox batch", "err", err, "retry_in", d)
 			if !sleep(ctx, d) {
@@ -117,34 +118,32 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// drain publishes full batches until a batch comes back short.
+// drain publishes full batches until a batch comes back short, counting
+// each batch by topic once it is marked sent.
 func (r *Relay) drain(ctx context.Context) error {
 	for {
 		bctx, cancel := context.WithTimeout(ctx, r.BatchTimeout)
-		n, err := r.store.ProcessBatch(bctx, r.BatchSize, r.publish)
+		counts := map[string]int{}
+		n, err := r.store.ProcessBatch(bctx, r.BatchSize, func(ctx context.Context, evs []event.Event) error {
+			if err := r.producer.Publish(ctx, evs...); err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				counts[ev.Topic]++
+			}
+			return nil
+		})
 		cancel()
 		if err != nil {
-			return err
+			return err // a batch not marked sent is published again: not counted
+		}
+		for topic, n := range counts {
+			r.metrics.addPublished(topic, n)
 		}
 		if n < r.BatchSize {
 			return nil
 		}
 	}
-}
-
-// publish sends one batch and counts it by topic once acknowledged.
-func (r *Relay) publish(ctx context.Context, evs []event.Event) error {
-	if err := r.producer.Publish(ctx, evs...); err != nil {
-		return err
-	}
-	counts := make(map[string]int)
-	for _, ev := range evs {
-		counts[ev.Topic]++
-	}
-	for topic, n := range counts {
-		r.metrics.addPublished(topic, n)
-	}
-	return nil
 }
 
 // listen keeps a notification listener running until ctx ends,

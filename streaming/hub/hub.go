@@ -57,9 +57,13 @@ func (o Options) withDefaults() Options {
 
 // Event is one live event for a stream's viewers. Seq orders the events of
 // a stream and is their SSE id; zero means a transient event (such as a
-// viewer count) that is neither numbered nor replayed.
+// viewer count) that is neither numbered nor replayed. ID, when set, is
+// the event's own id: the outbox relay may publish an event twice (under a
+// new Seq), and a numbered event whose ID the room's history holds is not
+// shown again.
 type Event struct {
 	Seq  int64
+	ID   string
 	Type string
 	Data any
 }
@@ -85,6 +89,7 @@ func New(opts Options) *Hub {
 
 type frame struct {
 	seq  int64
+	id   string
 	data []byte
 }
 
@@ -94,6 +99,7 @@ type room struct {
 	chans   map[*Viewer]struct{} // the viewers fed through their channel
 	onShard []int                // viewers on each writer shard
 	history []frame              // ring of numbered frames, oldest first
+	ids     map[string]struct{}  // the ids of the history's frames
 	lastSeq int64
 	active  time.Time // creation, last publish, join or leave: Prune's clock
 	pruned  bool      // Prune took the room out of the hub: it must not be used
@@ -105,6 +111,7 @@ func (h *Hub) newRoom() *room {
 	return &room{
 		viewers: map[*Viewer]struct{}{},
 		chans:   map[*Viewer]struct{}{},
+		ids:     map[string]struct{}{},
 		onShard: make([]int, len(h.shards)),
 		active:  time.Now(),
 	}
@@ -201,7 +208,7 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 		if err != nil {
 			return err
 		}
-		frames = append(frames, frame{seq: ev.Seq, data: f})
+		frames = append(frames, frame{seq: ev.Seq, id: ev.ID, data: f})
 	}
 	// Numbered events make a room even without viewers: it keeps their
 	// history, so the first viewer can resume.
@@ -217,13 +224,22 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 			if f.seq <= r.lastSeq {
 				continue // redelivered
 			}
+			if _, seen := r.ids[f.id]; seen && f.id != "" {
+				continue // published again by the relay, under a new number
+			}
 			r.lastSeq = f.seq
 			r.history = append(r.history, f)
+			if f.id != "" {
+				r.ids[f.id] = struct{}{}
+			}
 		}
 		kept = append(kept, f.data)
 	}
-	if len(r.history) > h.opts.History {
-		r.history = append(r.history[:0], r.history[len(r.history)-h.opts.History:]...)
+	if n := len(r.history) - h.opts.History; n > 0 {
+		for _, old := range r.history[:n] {
+			delete(r.ids, old.id)
+		}
+		r.history = append(r.history[:0], r.history[n:]...)
 	}
 	if len(kept) == 0 {
 		r.mu.Unlock()

@@ -93,6 +93,33 @@ func TestRedeliveredEventIsIgnored(t *testing.T) {
 	}
 }
 
+// An event the relay published twice arrives under two numbers: the second
+// is not shown, while its id is in the room's history; once the history
+// has moved past it, an event of that id is new again.
+func TestRepublishedEventIsIgnored(t *testing.T) {
+	h := New(Options{History: 3})
+	v := h.Subscribe("s", 0).Viewer
+	for _, ev := range []Event{{Seq: 1, ID: "a"}, {Seq: 2, ID: "b"}, {Seq: 3, ID: "a"}, {Seq: 4, ID: "c"}, {Seq: 5, ID: "d"}, {Seq: 6, ID: "e"}, {Seq: 7, ID: "a"}} {
+		ev.Type, ev.Data = "x", ev.ID
+		if err := h.Publish("s", ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"id: 1\n", "id: 2\n", "id: 4\n", "id: 5\n", "id: 6\n", "id: 7\n"} {
+		if got := recv(t, v); !strings.HasPrefix(got, want) {
+			t.Fatalf("frame %q, want prefix %q", got, want)
+		}
+	}
+	select {
+	case f := <-v.C:
+		t.Fatalf("duplicate delivered: %q", f)
+	default:
+	}
+	if got := h.Subscribe("s", 5).Replay; len(got) != 2 {
+		t.Fatalf("resume after 5 replays %d frames, want 6 and 7", len(got))
+	}
+}
+
 func TestSlowViewerIsDroppedWithoutDelayingOthers(t *testing.T) {
 	h := New(Options{Buffer: 4})
 	slow := h.Subscribe("s", 0).Viewer

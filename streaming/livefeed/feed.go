@@ -223,7 +223,7 @@ func (f *Feed) fanOut(p kafka.Partition, msgs []kafka.Message) {
 			flush()
 			stream = ev.Subject
 		}
-		run = append(run, hub.Event{Seq: msg.Offset + 1, Type: SSEName(ev.Type), Data: json.RawMessage(ev.Data)})
+		run = append(run, hub.Event{Seq: msg.Offset + 1, ID: ev.ID, Type: SSEName(ev.Type), Data: json.RawMessage(ev.Data)})
 	}
 	flush()
 }
