@@ -363,6 +363,7 @@ func liveBadInputs() []badCase {
 		c("pin: unknown stream", http.MethodPost, "/v1/streams/{strNone}/pins", brand, `{"product_id":"{prdA}"}`, 404, "not_found", ""),
 		c("pin: another tenant's host", http.MethodPost, "/v1/streams/{strA}/pins", "Bearer {creatorB}", `{"product_id":"{prdA}"}`, 404, "not_found", ""),
 		c("pin: shopper pins", http.MethodPost, "/v1/streams/{strA}/pins", shopper, `{"product_id":"{prdA}"}`, 403, "forbidden", ""),
+		c("pin: the host sets a flash price on a brand's product", http.MethodPost, "/v1/streams/{strA}/pins", creator, flash(), 403, "forbidden", ""),
 
 		// DELETE /v1/streams/{id}/pins/{pin_id}.
 		c("unpin: garbage pin id", http.MethodDelete, "/v1/streams/{strA}/pins/nope", creator, "", 404, "not_found", ""),

@@ -205,7 +205,7 @@ func newOrderFuzzWorld(t testing.TB) *orderFuzzWorld {
 	}})
 	must(err)
 	idle := w.newStream(t, 0, false)
-	flash, err := w.live.PinProduct(ctx, hostA, a.stream.ID, live.NewPin{ProductID: a.product.ID, Flash: &live.NewFlash{
+	flash, err := w.live.PinProduct(ctx, brandA, a.stream.ID, live.NewPin{ProductID: a.product.ID, Flash: &live.NewFlash{
 		Price: money.Money{Amount: 2900, Currency: "EUR"}, Quantity: 60, PerBuyerLimit: 30,
 		EndsAt: time.Now().UTC().Add(live.MaxFlashDuration - time.Hour),
 	}})

@@ -244,11 +244,12 @@ func (w *world) newPin(t testing.TB, i int, st live.Stream) live.Pin {
 }
 
 // newFlashPin pins tenant i's product on st as a flash sale of quantity
-// units at €29, limit units per buyer (0: none), for half an hour.
+// units at €29, limit units per buyer (0: none), for half an hour, as the
+// product's brand.
 func (w *world) newFlashPin(t testing.TB, i int, st live.Stream, quantity, limit int64) live.Pin {
 	t.Helper()
-	host := party.Principal{Role: party.RoleCreator, PartyID: w.tenants[i].creator.ID}
-	pin, err := w.live.PinProduct(context.Background(), host, st.ID, live.NewPin{ProductID: w.tenants[i].product.ID, Flash: &live.NewFlash{
+	brand := party.Principal{Role: party.RoleBrand, PartyID: w.tenants[i].brand.ID}
+	pin, err := w.live.PinProduct(context.Background(), brand, st.ID, live.NewPin{ProductID: w.tenants[i].product.ID, Flash: &live.NewFlash{
 		Price: money.Money{Amount: 2900, Currency: "EUR"}, Quantity: quantity, PerBuyerLimit: limit,
 		EndsAt: time.Now().UTC().Add(30 * time.Minute),
 	}})

@@ -216,6 +216,22 @@ func (s *LiveStore) ActivePins(ctx context.Context, streamID string) ([]live.Pin
 	return s.pins(ctx, conn(ctx, s.db).Where("stream_id = ? AND unpinned_at IS NULL", streamID))
 }
 
+// EndedFlashPins returns up to limit active flash pins whose sale ended at
+// or before now, soonest ended first (index pins_flash_due).
+func (s *LiveStore) EndedFlashPins(ctx context.Context, now time.Time, limit int) ([]live.Pin, error) {
+	var ms []pinModel
+	err := conn(ctx, s.db).Where("unpinned_at IS NULL AND flash_ends_at <= ?", now.UTC()).
+		Order("flash_ends_at, id").Limit(limit).Find(&ms).Error
+	if err != nil {
+		return nil, fmt.Errorf("ended flash pins: %w", err)
+	}
+	out := make([]live.Pin, len(ms))
+	for i, m := range ms {
+		out[i] = m.toDomain()
+	}
+	return out, nil
+}
+
 // Pins returns every pin of the stream, oldest first.
 func (s *LiveStore) Pins(ctx context.Context, streamID string) ([]live.Pin, error) {
 	return s.pins(ctx, conn(ctx, s.db).Where("stream_id = ?", streamID))

@@ -193,6 +193,9 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		startWorker("retention", func(ctx context.Context) error {
 			return purgeExpired(ctx, idempotency, retention, log)
 		})
+		startWorker("flash-end", func(ctx context.Context) error {
+			return endFlashSales(ctx, svc.live, log)
+		})
 	}
 
 	// The live hub fans events out to this node's viewers; the feed fills it
@@ -344,6 +347,23 @@ func nodeID() string {
 // idempotencyKeyLife is how long an Idempotency-Key replays its first
 // answer: a day, like the payment providers' keys.
 const idempotencyKeyLife = 24 * time.Hour
+
+// endFlashSales takes ended flash sales off the screen every second until
+// ctx ends: viewers get pin.removed when a sale's countdown reaches zero.
+func endFlashSales(ctx context.Context, lv *live.Service, log *slog.Logger) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if _, err := lv.EndFlashSales(ctx, 100); err != nil && ctx.Err() == nil {
+			log.Warn("end flash sales", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
 
 // purgeExpired deletes expired idempotency records and the rows the
 // retention policy keeps only for a while, every few minutes, a thousand

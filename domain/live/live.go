@@ -54,6 +54,9 @@ var (
 	// ErrScreenFull answers a brand's pin when every pin on screen is
 	// another brand's: only the host may take those down.
 	ErrScreenFull = errs.New(errs.CodeInvalidState, "the screen is full with other brands' pins; the host may unpin one")
+	// ErrFlashBrandOnly refuses a flash sale pinned by anyone but the
+	// product's brand: its price is the brand's to set.
+	ErrFlashBrandOnly = errs.New(errs.CodeForbidden, "only the product's brand may run a flash sale of it; the host may pin it at its price")
 )
 
 // Stream is one live broadcast of a creator, selling in one currency.
@@ -181,9 +184,9 @@ func (in *NewStream) normalize(now time.Time) error {
 	in.PlaybackURL = strings.TrimSpace(in.PlaybackURL)
 	v.Check(in.PlaybackURL == "" || validURL(in.PlaybackURL), "playback_url", "must be an absolute http(s) URL of at most %d bytes", MaxPlaybackURLLen)
 	if in.ScheduledAt != nil {
-		at := in.ScheduledAt.UTC()
+		at := in.ScheduledAt.UTC().Truncate(time.Microsecond) // as stored, so every reader gets the same time
 		in.ScheduledAt = &at
-		v.Check(at.After(now.Add(-time.Hour)) && at.Before(now.AddDate(1, 0, 0)), "scheduled_at", "must be within the coming year")
+		v.Check(at.After(now.Add(-time.Hour)) && at.Before(now.AddDate(1, 0, 0)), "scheduled_at", "must be between an hour ago and a year from now")
 	}
 	return v.Err()
 }

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -39,6 +40,9 @@ type Store interface {
 	Unpin(ctx context.Context, pinID string, at time.Time, offsetMS int64) error
 	// Pins returns every pin of the stream, active or not, oldest first.
 	Pins(ctx context.Context, streamID string) ([]Pin, error)
+	// EndedFlashPins returns up to limit active flash pins, of any stream,
+	// whose sale ended at or before now.
+	EndedFlashPins(ctx context.Context, now time.Time, limit int) ([]Pin, error)
 }
 
 // Creators finds the creators that host streams.
@@ -288,10 +292,13 @@ func (s *Service) Lineup(ctx context.Context, p party.Principal, streamID string
 
 // PinProduct shows a line-up product on every viewer's player, optionally as
 // a flash sale. The brand pins its own products, the host any line-up
-// product; only while the stream is live. With MaxActivePins already on
-// screen, the oldest pin the caller may take down is unpinned in the same
-// transaction: the host's any, a brand's only its own, so no brand ends
-// another's flash sale; when there is none, ErrScreenFull.
+// product at its price; a flash sale (a price of the brand's) only the
+// brand. Only while the stream is live. A new flash sale of a product
+// takes its running one off the screen, so two sales of the same units are
+// never offered at once. With MaxActivePins
+// already on screen, the oldest pin the caller may take down is unpinned in
+// the same transaction: the host's any, a brand's only its own, so no brand
+// ends another's flash sale; when there is none, ErrScreenFull.
 func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID string, in NewPin) (Pin, error) {
 	var pin Pin
 	err := s.tx.InTx(ctx, func(ctx context.Context) error {
@@ -312,6 +319,9 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 			}
 			return errs.ErrNotFound
 		}
+		if in.Flash != nil && !p.IsBrand(item.BrandID) {
+			return ErrFlashBrandOnly
+		}
 		if st.Status != StatusLive {
 			return ErrNotLive
 		}
@@ -325,7 +335,8 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 				return prefixed("flash.", err)
 			}
 			f := *in.Flash
-			pin.Flash = &Flash{Price: f.Price, Quantity: f.Quantity, Remaining: f.Quantity, PerBuyerLimit: f.PerBuyerLimit, EndsAt: f.EndsAt.UTC()}
+			pin.Flash = &Flash{Price: f.Price, Quantity: f.Quantity, Remaining: f.Quantity, PerBuyerLimit: f.PerBuyerLimit,
+				EndsAt: f.EndsAt.UTC().Truncate(time.Microsecond)} // as stored, so every reader gets the same time
 		}
 		if pin.Product, err = s.products.GetProduct(ctx, item.ProductID); err != nil {
 			return err
@@ -342,6 +353,17 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 			return err
 		}
 		var evs []event.Event
+		for i := 0; i < len(active); i++ {
+			if pin.Flash == nil || active[i].Flash == nil || active[i].ProductID != pin.ProductID {
+				continue
+			}
+			ev, err := s.unpin(ctx, st, active[i], now) // the new sale replaces the running one
+			if err != nil {
+				return err
+			}
+			evs, active = append(evs, ev), slices.Delete(active, i, i+1)
+			i--
+		}
 		for len(active) >= MaxActivePins {
 			i := slices.IndexFunc(active, func(a Pin) bool { return p.IsCreator(st.CreatorID) || p.IsBrand(a.BrandID) })
 			if i < 0 {
@@ -397,6 +419,54 @@ func (s *Service) unpin(ctx context.Context, st Stream, pin Pin, now time.Time) 
 	}
 	pin.UnpinnedAt, pin.UnpinOffset = &now, off
 	return event.New(event.TopicLive, EventPinRemoved, st.ID, PinRemovedPayload{PinID: pin.ID, StreamID: st.ID, At: now, OffsetMS: off}, now)
+}
+
+// EndFlashSales takes off the screen, in batches of up to limit, the flash
+// pins whose sale has ended, each in its stream's transaction with its
+// pin.removed event, and reports how many. Their unsold units were never
+// taken from the variants, so nothing goes back. Safe on several nodes at
+// once: a pin another node took down is skipped.
+func (s *Service) EndFlashSales(ctx context.Context, limit int) (int, error) {
+	ended := 0
+	for range 10 { // a bounded round; the next call goes on
+		due, err := s.store.EndedFlashPins(ctx, s.clock(), limit)
+		if err != nil {
+			return ended, err
+		}
+		for _, d := range due {
+			took := false
+			err := s.tx.InTx(ctx, func(ctx context.Context) error {
+				st, err := s.store.LockStream(ctx, d.StreamID)
+				if err != nil {
+					return err
+				}
+				pin, err := s.store.GetPin(ctx, st.ID, d.ID)
+				if err != nil {
+					return err
+				}
+				now := s.clock()
+				if !pin.Active() || pin.Flash == nil || pin.Flash.EndsAt.After(now) {
+					return nil
+				}
+				ev, err := s.unpin(ctx, st, pin, now)
+				if err != nil {
+					return err
+				}
+				took = true
+				return s.pub.Publish(ctx, ev)
+			})
+			if err != nil {
+				return ended, fmt.Errorf("end flash sale %s: %w", d.ID, err)
+			}
+			if took {
+				ended++
+			}
+		}
+		if len(due) < limit {
+			break
+		}
+	}
+	return ended, nil
 }
 
 // Timeline returns every pin and unpin of a stream in order, for replays.

@@ -168,15 +168,18 @@ function updatePins() {
     const pin = state.pins.get(id);
     if (!pin) continue;
     let over = false;
+    let label = 'Sold out';
     if (pin.flash && c.line) {
       const left = Math.max(0, Math.floor((Date.parse(pin.flash.ends_at) - now) / 1000));
-      over = pin.flash.remaining <= 0 || Date.parse(pin.flash.ends_at) <= now;
+      const ended = Date.parse(pin.flash.ends_at) <= now; // the server takes the pin down a moment later
+      over = pin.flash.remaining <= 0 || ended;
+      if (ended && pin.flash.remaining > 0) label = 'Sale ended';
       setText(c.left, `${pin.flash.remaining} left`);
       setText(c.clock, clock(left));
       const remaining = String(pin.flash.remaining);
       if (c.line.dataset.remaining !== remaining) c.line.dataset.remaining = remaining;
     }
-    setText(c.buy, over ? 'Sold out' : 'Buy');
+    setText(c.buy, over ? label : 'Buy');
     const disabled = over || !live;
     if (c.buy.disabled !== disabled) c.buy.disabled = disabled;
   }
