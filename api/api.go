@@ -200,14 +200,45 @@ func (s *server) engine(routes []route) *gin.Engine {
 	// access log and metrics outside recovery so a panic is still counted as
 	// the 500 it became; the body limit last, right before routing. Cache
 	// and sniffing headers go on every /v1 answer, problems included.
-	e.Use(s.requestID, noStore, s.observe, s.recoverPanic, s.limitBody)
+	e.Use(dropHeadBody, s.requestID, noStore, s.observe, s.recoverPanic, s.limitBody)
 	e.NoRoute(func(c *gin.Context) { s.writeError(c, errNoRoute) })
 	e.NoMethod(func(c *gin.Context) { s.writeError(c, errNoMethod) })
 	for _, r := range routes {
 		e.Handle(r.method, r.path, s.authorize(r.access), s.wrap(r.handle))
+		if r.method == http.MethodGet && r.path != eventStreamPath {
+			// HEAD is GET without the body (RFC 9110 §9.3.2). Not on the
+			// event stream, which would hold the connection open for a body
+			// never sent.
+			e.Handle(http.MethodHead, r.path, s.authorize(r.access), s.wrap(r.handle))
+		}
 	}
 	return e
 }
+
+// dropHeadBody makes the answer to a HEAD request bodiless, whichever
+// handler writes it (a route, or a 404 or 405 problem).
+func dropHeadBody(c *gin.Context) {
+	if c.Request.Method == http.MethodHead {
+		c.Writer = bodyless{c.Writer}
+	}
+}
+
+// bodyless is a ResponseWriter that sends the status and headers but drops
+// the body.
+type bodyless struct{ gin.ResponseWriter }
+
+func (w bodyless) Write(b []byte) (int, error) {
+	w.WriteHeaderNow()
+	return len(b), nil
+}
+
+func (w bodyless) WriteString(s string) (int, error) {
+	w.WriteHeaderNow()
+	return len(s), nil
+}
+
+// eventStreamPath is the route of the live event stream.
+const eventStreamPath = "/v1/streams/:id/events"
 
 // handlerFunc is the shape of every handler: it writes its reply itself and
 // returns an error instead of writing one, so errors meet writeError only.

@@ -401,7 +401,11 @@ func TestChat(t *testing.T) {
 	for i := range worldChatLimit - 1 {
 		c.Call(http.MethodPost, path, shopper, map[string]any{"text": "msg " + strconv.Itoa(i)}).Want(201)
 	}
-	wantCode(t, c.Call(http.MethodPost, path, shopper, map[string]any{"text": "one too many"}).Want(429), "rate_limited", "")
+	limited := c.Call(http.MethodPost, path, shopper, map[string]any{"text": "one too many"}).Want(429)
+	wantCode(t, limited, "rate_limited", "")
+	if limited.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
 
 	// A muted shopper gets 403 until unmuted.
 	host := w.token(party.RoleCreator, 0)

@@ -32,6 +32,9 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	// The engine serves exactly the route table.
 	var engine, table []string
 	for _, r := range New(Deps{}).(*gin.Engine).Routes() {
+		if r.Method == http.MethodHead {
+			continue // every GET but the event stream's, checked in TestUnknownRouteAndMethod
+		}
 		engine = append(engine, r.Method+" "+r.Path)
 	}
 	for _, r := range routes {

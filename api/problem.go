@@ -158,6 +158,9 @@ func (s *server) writeProblem(c *gin.Context, p problem) {
 	if p.Status == http.StatusUnauthorized && c.Writer.Header().Get("WWW-Authenticate") == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="daihuo"`)
 	}
+	if p.Status == http.StatusTooManyRequests && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", "1") // the limits are per second or per few seconds
+	}
 	body, err := json.Marshal(p)
 	if err != nil { // a problem always encodes; keep the 500 honest anyway.
 		s.log.ErrorContext(c.Request.Context(), "encode problem", slog.String("error", err.Error()))

@@ -90,8 +90,17 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 		t.Errorf("code %s", p.Code)
 	}
 	res := env.Call(http.MethodPost, "/healthz", "", nil).Want(405)
-	if res.Header.Get("Allow") != http.MethodGet || res.Problem().Code != "method_not_allowed" {
+	if res.Header.Get("Allow") != "GET, HEAD" || res.Problem().Code != "method_not_allowed" {
 		t.Errorf("405 Allow %q body %s", res.Header.Get("Allow"), res.Body)
+	}
+	// HEAD is GET without the body (load balancers probe with it), but not
+	// on the event stream, which would never end.
+	head := env.Call(http.MethodHead, "/healthz", "", nil).Want(200)
+	if len(head.Body) != 0 || head.Header.Get("Content-Type") == "" {
+		t.Errorf("HEAD /healthz: body %q, Content-Type %q", head.Body, head.Header.Get("Content-Type"))
+	}
+	if res := env.Call(http.MethodHead, "/v1/streams/str_01JH0000000000000000000000/events", "", nil).Want(405); res.Header.Get("Allow") != http.MethodGet {
+		t.Errorf("HEAD on the event stream: Allow %q", res.Header.Get("Allow"))
 	}
 	// No redirects to a fixed-up path: an API answers what was asked.
 	env.Call(http.MethodGet, "/healthz/", "", nil).Want(404)

@@ -49,7 +49,7 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/v1/streams/:id/pins", allow(party.RoleBrand, party.RoleCreator), s.pinProduct},
 		{http.MethodDelete, "/v1/streams/:id/pins/:pin_id", allow(party.RoleBrand, party.RoleCreator), s.unpin},
 		{http.MethodGet, "/v1/streams/:id/timeline", public(), s.timeline},
-		{http.MethodGet, "/v1/streams/:id/events", public(), s.streamEvents},
+		{http.MethodGet, eventStreamPath, public(), s.streamEvents},
 
 		// The live room: chat, moderation, likes.
 		{http.MethodPost, "/v1/streams/:id/chat", allow(party.RoleShopper), s.postChat},

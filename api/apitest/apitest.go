@@ -160,6 +160,22 @@ func (c *Client) check(req *http.Request, res *Response) error {
 	if res.Status == http.StatusUnauthorized && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
 		return fmt.Errorf("401 without WWW-Authenticate: Bearer")
 	}
+	if req.Method == http.MethodHead {
+		// HEAD is the GET of the same path without its body: the status
+		// must be one the GET documents (or a 404 or 405), and no body.
+		if len(res.Body) != 0 {
+			return fmt.Errorf("HEAD answered with a body")
+		}
+		get := req.Clone(req.Context())
+		get.Method = http.MethodGet
+		route, _, err := c.router.FindRoute(get)
+		if err != nil || route.Operation.Responses.Status(res.Status) == nil {
+			if res.Status != http.StatusNotFound && res.Status != http.StatusMethodNotAllowed {
+				return fmt.Errorf("HEAD answered %d, which the GET does not document", res.Status)
+			}
+		}
+		return nil
+	}
 	route, params, err := c.router.FindRoute(req)
 	if err == nil && strings.HasSuffix(req.URL.Path, "/") != strings.HasSuffix(route.Path, "/") {
 		err = routers.ErrPathNotFound // the router forgives a trailing slash; the server does not.

@@ -62,6 +62,9 @@ var (
 	ErrFlashEnded = errs.New(errs.CodeInvalidState, "the flash sale has ended")
 	// ErrCurrencyMismatch refuses a line priced in another currency than the stream's (409).
 	ErrCurrencyMismatch = errs.New(errs.CodeCurrencyMismatch, "an order is paid in its stream's currency and this product is priced in another")
+	// ErrRefundCurrency refuses a refund amount in another currency than
+	// the order's.
+	ErrRefundCurrency = errs.New(errs.CodeCurrencyMismatch, "a refund is made in the order's currency and this amount is in another")
 	// ErrNotPending refuses cancelling an order that is no longer waiting for payment (409).
 	ErrNotPending = errs.New(errs.CodeInvalidState, "only an order waiting for payment can be cancelled")
 	// ErrNothingToRefund refuses a refund of an order with nothing left to refund (409).

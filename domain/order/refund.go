@@ -75,7 +75,7 @@ func (s *Service) Refund(ctx context.Context, p party.Principal, orderID string,
 			}
 		}
 		if amount != nil && amount.Currency != o.Total.Currency {
-			return ErrCurrencyMismatch
+			return ErrRefundCurrency
 		}
 		if o.Paid.Amount <= 0 || (requester != RequesterAdmin && o.Status != StatusPaid && o.Status != StatusPartiallyRefunded) {
 			return ErrNotPaid
