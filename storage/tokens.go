@@ -100,15 +100,25 @@ func (s *TokenStore) CreateToken(ctx context.Context, t party.Token) error {
 
 // KeepOperatorToken marks the token id as provisioned from the operator's
 // configuration (tokens.operator) and expires at at every other token so
-// marked that has not expired, reporting how many.
+// marked that never expired, reporting how many. Processes starting at once
+// with different values take turns (a transaction lock), and a token with
+// an expiry is never marked: the value retired last stays retired, whatever
+// the processes' clocks say.
 func (s *TokenStore) KeepOperatorToken(ctx context.Context, id string, at time.Time) (int, error) {
 	var n int64
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		if err := conn(ctx, s.db).Exec(`UPDATE tokens SET operator = true WHERE id = ? AND NOT operator`, id).Error; err != nil {
+		db := conn(ctx, s.db)
+		if err := db.Exec(`SELECT pg_advisory_xact_lock(hashtext('daihuo.operator-token'))`).Error; err != nil {
 			return err
 		}
-		res := conn(ctx, s.db).Exec(`UPDATE tokens SET expires_at = ? WHERE operator AND id <> ? AND (expires_at IS NULL OR expires_at > ?)`,
-			at.UTC(), id, at.UTC())
+		res := db.Exec(`UPDATE tokens SET operator = true WHERE id = ? AND expires_at IS NULL`, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return party.ErrOperatorTokenRetired
+		}
+		res = db.Exec(`UPDATE tokens SET expires_at = ? WHERE operator AND id <> ? AND expires_at IS NULL`, at.UTC(), id)
 		n = res.RowsAffected
 		return res.Error
 	})

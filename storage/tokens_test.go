@@ -252,6 +252,29 @@ func TestEnsureAdminToken(t *testing.T) {
 	if _, err := e.parties.Authenticate(ctx, secret); err == nil {
 		t.Error("a start with the old configuration brought the retired admin token back")
 	}
+
+	// Nodes starting at once, some still on the old value and some on the
+	// new: whatever the order, the new value works and the old does not.
+	old := rotated
+	for round := range 5 {
+		next := fmt.Sprintf("operator-secret-round-%d", round)
+		var wg sync.WaitGroup
+		for i := range 6 {
+			value := old
+			if i%2 == 0 {
+				value = next
+			}
+			wg.Go(func() { _, _ = e.parties.EnsureAdminToken(ctx, value) }) // the old value's start may be refused
+		}
+		wg.Wait()
+		if _, err := e.parties.Authenticate(ctx, next); err != nil {
+			t.Fatalf("round %d: the new value does not sign in: %v", round, err)
+		}
+		if _, err := e.parties.Authenticate(ctx, old); err == nil {
+			t.Fatalf("round %d: the old value still signs in", round)
+		}
+		old = next
+	}
 }
 
 // TestAuthenticateConcurrently sends many lookups at once, so they share

@@ -46,7 +46,9 @@ type TokenStore interface {
 	TouchToken(ctx context.Context, id string, at time.Time) error
 	// KeepOperatorToken marks the token id as the one provisioned from the
 	// operator's configuration, and expires at at every other token so
-	// marked, reporting how many it expired.
+	// marked that never expired, reporting how many, one call at a time
+	// across processes. A token id that has an expiry (a newer value
+	// retired it meanwhile) answers ErrOperatorTokenRetired.
 	KeepOperatorToken(ctx context.Context, id string, at time.Time) (int, error)
 }
 
@@ -347,8 +349,8 @@ func (s *Service) EnsureAdminToken(ctx context.Context, plaintext string) (retir
 			switch {
 			case t.Role != RoleAdmin:
 				return 0, errs.New(errs.CodeConflict, "the admin token is already in use with another role")
-			case t.Expired(s.clock()):
-				return 0, errs.New(errs.CodeConflict, "this admin token was retired by a newer DAIHUO_ADMIN_TOKEN; choose a new one")
+			case !t.ExpiresAt.IsZero(): // retired by a newer value, or minted with an expiry
+				return 0, ErrOperatorTokenRetired
 			}
 			return s.keepOperatorToken(ctx, t.ID)
 		}
@@ -377,6 +379,11 @@ func (s *Service) keepOperatorToken(ctx context.Context, tokenID string) (int, e
 	}
 	return n, nil
 }
+
+// ErrOperatorTokenRetired refuses a DAIHUO_ADMIN_TOKEN value that a newer
+// one retired, or that was minted with an expiry.
+var ErrOperatorTokenRetired = errs.New(errs.CodeConflict,
+	"this DAIHUO_ADMIN_TOKEN value was retired by a newer one, or expires; choose a new value")
 
 // GetBrand returns a brand to an admin or to the brand itself.
 func (s *Service) GetBrand(ctx context.Context, p Principal, brandID string) (Brand, error) {
