@@ -403,8 +403,8 @@ func TestChat(t *testing.T) {
 	}
 	limited := c.Call(http.MethodPost, path, shopper, map[string]any{"text": "one too many"}).Want(429)
 	wantCode(t, limited, "rate_limited", "")
-	if limited.Header.Get("Retry-After") == "" {
-		t.Error("429 without Retry-After")
+	if got := limited.Header.Get("Retry-After"); got != "10" { // the window the limit counts over
+		t.Errorf("429 Retry-After %q, want 10", got)
 	}
 
 	// A muted shopper gets 403 until unmuted.

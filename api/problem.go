@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -140,6 +143,10 @@ func problemFor(err error) (p problem, expected bool) {
 // Unexpected errors are logged with the request id and answer a bare 500.
 func (s *server) writeError(c *gin.Context, err error) {
 	p, expected := problemFor(err)
+	var wait interface{ RetryAfter() time.Duration }
+	if errors.As(err, &wait) && wait.RetryAfter() > 0 {
+		c.Header("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.RetryAfter().Seconds())), 10))
+	}
 	ctx := c.Request.Context()
 	if !expected {
 		s.log.ErrorContext(ctx, "request failed", slog.String("error", err.Error()))

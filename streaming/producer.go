@@ -52,7 +52,7 @@ func NewProducer(brokers []string, logger *slog.Logger) *Producer {
 // first: kafka-go goes on writing a batch whose caller gave up, and a relay
 // that let go of its lock meanwhile would let another publish newer events
 // of the same key before the stale ones land. The writer's attempts and
-// timeouts bound the wait (about 17 s).
+// timeouts bound the wait (about 17 s), under the relay's BatchTimeout.
 func (p *Producer) Publish(ctx context.Context, evs ...event.Event) error {
 	if len(evs) == 0 {
 		return nil

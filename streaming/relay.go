@@ -121,8 +121,13 @@ func (r *Relay) Run(ctx context.Context) error {
 // drain publishes full batches until a batch comes back short, counting
 // each batch by topic once it is marked sent.
 func (r *Relay) drain(ctx context.Context) error {
-	for {
-		bctx, cancel := context.WithTimeout(ctx, r.BatchTimeout)
+	for ctx.Err() == nil {
+		// Not cancelled with ctx: the batch's transaction (and the lock that
+		// keeps other relays out) must outlive a write the producer is still
+		// finishing, or another relay could publish newer events of the
+		// same key first. BatchTimeout bounds it, above the producer's worst
+		// case; a shutdown waits for the batch in flight.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.BatchTimeout)
 		counts := map[string]int{}
 		n, err := r.store.ProcessBatch(bctx, r.BatchSize, func(ctx context.Context, evs []event.Event) error {
 			if err := r.producer.Publish(ctx, evs...); err != nil {
@@ -144,6 +149,7 @@ func (r *Relay) drain(ctx context.Context) error {
 			return nil
 		}
 	}
+	return ctx.Err()
 }
 
 // listen keeps a notification listener running until ctx ends,

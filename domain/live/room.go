@@ -39,6 +39,18 @@ var (
 	ErrChatRateLimited = errs.New(errs.CodeRateLimited, "too many messages; wait a few seconds")
 )
 
+// ChatLimitError is ErrChatRateLimited with how long the shopper waits
+// before chatting again, at most: the window the limit counts over.
+type ChatLimitError struct{ Wait time.Duration }
+
+func (e *ChatLimitError) Error() string { return ErrChatRateLimited.Error() }
+
+// Unwrap returns ErrChatRateLimited.
+func (e *ChatLimitError) Unwrap() error { return ErrChatRateLimited }
+
+// RetryAfter returns how long to wait before trying again.
+func (e *ChatLimitError) RetryAfter() time.Duration { return e.Wait }
+
 // ChatMessage is one message of a shopper in a stream's chat.
 type ChatMessage struct {
 	ID          string
@@ -189,7 +201,7 @@ func (r *Room) Chat(ctx context.Context, p party.Principal, streamID, text strin
 			return err
 		}
 		if n >= r.opts.ChatLimit {
-			return ErrChatRateLimited
+			return &ChatLimitError{Wait: r.opts.ChatWindow}
 		}
 		sh, err := r.shoppers.GetShopper(ctx, p.PartyID)
 		if err != nil {

@@ -428,6 +428,7 @@ func (s *Service) unpin(ctx context.Context, st Stream, pin Pin, now time.Time) 
 // once: a pin another node took down is skipped.
 func (s *Service) EndFlashSales(ctx context.Context, limit int) (int, error) {
 	ended := 0
+	var failed []error
 	for range 10 { // a bounded round; the next call goes on
 		due, err := s.store.EndedFlashPins(ctx, s.clock(), limit)
 		if err != nil {
@@ -455,18 +456,21 @@ func (s *Service) EndFlashSales(ctx context.Context, limit int) (int, error) {
 				took = true
 				return s.pub.Publish(ctx, ev)
 			})
-			if err != nil {
-				return ended, fmt.Errorf("end flash sale %s: %w", d.ID, err)
+			if err != nil { // the others go on; this one is tried again next time
+				failed = append(failed, fmt.Errorf("end flash sale %s: %w", d.ID, err))
+				if ctx.Err() != nil {
+					return ended, errors.Join(failed...)
+				}
 			}
 			if took {
 				ended++
 			}
 		}
-		if len(due) < limit {
-			break
+		if len(due) < limit || len(failed) > 0 {
+			break // a failing pin comes first again: leave the rest to the next call
 		}
 	}
-	return ended, nil
+	return ended, errors.Join(failed...)
 }
 
 // Timeline returns every pin and unpin of a stream in order, for replays.

@@ -59,8 +59,8 @@ func (o Options) withDefaults() Options {
 // a stream and is their SSE id; zero means a transient event (such as a
 // viewer count) that is neither numbered nor replayed. ID, when set, is
 // the event's own id: the outbox relay may publish an event twice (under a
-// new Seq), and a numbered event whose ID the room's history holds is not
-// shown again.
+// new Seq), and a numbered event whose ID is among the room's last
+// 4 × History ids is not shown again.
 type Event struct {
 	Seq  int64
 	ID   string
@@ -99,10 +99,28 @@ type room struct {
 	chans   map[*Viewer]struct{} // the viewers fed through their channel
 	onShard []int                // viewers on each writer shard
 	history []frame              // ring of numbered frames, oldest first
-	ids     map[string]struct{}  // the ids of the history's frames
+	ids     map[string]struct{}  // the ids in recent
+	recent  []string             // ring of the last ids seen, next slot at next
+	next    int
 	lastSeq int64
 	active  time.Time // creation, last publish, join or leave: Prune's clock
 	pruned  bool      // Prune took the room out of the hub: it must not be used
+}
+
+// remember adds id to the room's ring of the last size ids seen, forgetting
+// the oldest when full.
+func (r *room) remember(id string, size int) {
+	if id == "" {
+		return
+	}
+	if len(r.recent) < size {
+		r.recent = append(r.recent, id)
+	} else {
+		delete(r.ids, r.recent[r.next])
+		r.recent[r.next] = id
+		r.next = (r.next + 1) % size
+	}
+	r.ids[id] = struct{}{}
 }
 
 // newRoom returns an empty room, active from now on: Prune leaves it alone
@@ -229,16 +247,11 @@ func (h *Hub) PublishBatch(streamID string, evs []Event) error {
 			}
 			r.lastSeq = f.seq
 			r.history = append(r.history, f)
-			if f.id != "" {
-				r.ids[f.id] = struct{}{}
-			}
+			r.remember(f.id, 4*h.opts.History)
 		}
 		kept = append(kept, f.data)
 	}
 	if n := len(r.history) - h.opts.History; n > 0 {
-		for _, old := range r.history[:n] {
-			delete(r.ids, old.id)
-		}
 		r.history = append(r.history[:0], r.history[n:]...)
 	}
 	if len(kept) == 0 {
