@@ -40,13 +40,7 @@ func newLiveRig(t *testing.T) *liveRig {
 	if err := streaming.EnsureTopics(context.Background(), r.brokers, event.Topics(), 3); err != nil {
 		t.Fatal(err)
 	}
-	dsn := storagetest.NewDSN(t)
-	db, err := storage.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { storage.Close(db) })
-	r.outbox, r.tx = storage.NewOutbox(db, dsn), storage.NewTransactor(db)
+	r.outbox, r.tx = newOutbox(t)
 	h := hub.New(hub.Options{})
 	feed := livefeed.New(r.brokers, h, testLogger(t))
 	runInBackground(t, feed.Run)
@@ -57,6 +51,18 @@ func newLiveRig(t *testing.T) *liveRig {
 	}
 	r.viewer = h.Subscribe("str_1", 0).Viewer
 	return r
+}
+
+// newOutbox returns an outbox and a transactor on a fresh database.
+func newOutbox(t *testing.T) (*storage.Outbox, *storage.Transactor) {
+	t.Helper()
+	dsn := storagetest.NewDSN(t)
+	db, err := storage.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { storage.Close(db) })
+	return storage.NewOutbox(db, dsn), storage.NewTransactor(db)
 }
 
 // publish writes evs to the outbox in one transaction.
@@ -220,14 +226,8 @@ func TestTimedOutRelayWriteDoesNotUndoANewerEvent(t *testing.T) {
 // While publishing fails, the backlog gauge still tells how many events
 // wait: an alert on it must fire during an outage.
 func TestBacklogGaugeMovesWhilePublishingFails(t *testing.T) {
-	dsn := storagetest.NewDSN(t)
-	db, err := storage.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { storage.Close(db) })
-	outbox := storage.NewOutbox(db, dsn)
-	if err := storage.NewTransactor(db).InTx(context.Background(), func(ctx context.Context) error {
+	outbox, tx := newOutbox(t)
+	if err := tx.InTx(context.Background(), func(ctx context.Context) error {
 		return outbox.Publish(ctx, newEvent(testTopic, "a", 0), newEvent(testTopic, "a", 1), newEvent(testTopic, "a", 2))
 	}); err != nil {
 		t.Fatal(err)
