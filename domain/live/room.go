@@ -43,6 +43,7 @@ var (
 // before chatting again, at most: the window the limit counts over.
 type ChatLimitError struct{ Wait time.Duration }
 
+// Error returns ErrChatRateLimited's message.
 func (e *ChatLimitError) Error() string { return ErrChatRateLimited.Error() }
 
 // Unwrap returns ErrChatRateLimited.
