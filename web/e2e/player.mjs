@@ -99,15 +99,22 @@ try {
   if (await page.locator('#chat img').count()) throw new Error('a chat message made an <img>');
   seen.chatMarkupIsText = true;
 
+  // A sheet closed without ordering leaves nothing behind: the next
+  // purchase starts at one unit.
+  await buy.click();
+  await page.fill('#co-qty', '3');
+  await page.click('#co-close');
   // Buy from the flash pin, with a long press, and pay with the local
-  // simulator's test card.
+  // simulator's test card. The keyboard's Enter places the order.
   await buy.click({ delay: 1200 });
+  seen.qtyAfterClose = await page.inputValue('#co-qty');
+  if (seen.qtyAfterClose !== '1') throw new Error('the quantity carried over: ' + seen.qtyAfterClose);
   await page.fill('#co-name', 'Ada Lovelace');
   await page.fill('#co-line1', '12 Rue de la Paix');
   await page.fill('#co-city', 'Paris');
   await page.fill('#co-postal', '75002');
   await page.fill('#co-country', 'FR');
-  await page.click('#co-submit');
+  await page.press('#co-country', 'Enter');
   await page.locator('#co-submit', { hasText: 'Pay' }).waitFor({ timeout });
   seen.hold = await page.locator('#co-hold').textContent();
   if (!/Held for you: \d\d:\d\d left to pay/.test(seen.hold)) throw new Error('no hold countdown: ' + seen.hold);

@@ -218,6 +218,7 @@ function noSuchStream() {
 // stops) and otherwise connects again after an exponential, jittered
 // backoff (about 1 s, doubling up to about 30 s).
 let failures = 0; // connections that failed since one last opened
+let lastEventId = ''; // the last numbered event seen, to resume from on a new connection
 
 function backoff(n) {
   const base = Math.min(30000, 1000 * 2 ** n);
@@ -239,9 +240,15 @@ async function reconnect() {
 
 function connect() {
   if (gone) return;
-  const es = new EventSource(streamPath + '/events');
+  // A new connection resumes where the last one stopped (the browser only
+  // resumes its own, once): the server replays what was missed, or sends a
+  // fresh snapshot when it no longer can.
+  const es = new EventSource(streamPath + '/events' + (lastEventId ? '?last_event_id=' + encodeURIComponent(lastEventId) : ''));
   let resumable = false; // open, so the browser may resume it once
-  const on = (type, fn) => es.addEventListener(type, (e) => fn(JSON.parse(e.data)));
+  const on = (type, fn) => es.addEventListener(type, (e) => {
+    if (e.lastEventId) lastEventId = e.lastEventId;
+    fn(JSON.parse(e.data));
+  });
   es.onopen = () => { resumable = true; failures = 0; };
   on('snapshot', (s) => {
     renderStream(s);
@@ -283,8 +290,9 @@ let holdTimer = 0;
 
 // shopperMessage says what went wrong in a shopper's words.
 function shopperMessage(err) {
+  const left = checkout?.pin?.flash ? state.pins.get(checkout.pin.id)?.flash?.remaining : undefined;
   switch (err.problem?.code) {
-    case 'sold_out': return 'Sold out: every unit is taken.';
+    case 'sold_out': return left > 0 ? `Only ${left} left: lower the quantity.` : 'Sold out: every unit is taken.';
     case 'limit_exceeded': return 'That is more than this sale allows per buyer.';
     case 'payment_declined': return 'Your card was declined. Try another card.';
   }
@@ -324,7 +332,7 @@ function openCheckout(pin) {
   // A flash sale caps what one buyer may take.
   const qty = $('co-qty');
   qty.max = pin.flash ? Math.max(1, Math.min(pin.flash.per_buyer_limit || 100, pin.flash.remaining)) : 100;
-  qty.value = Math.min(Number(qty.value) || 1, Number(qty.max));
+  qty.value = 1; // a new purchase starts at one unit, whatever the last one was
   $('co-error').textContent = '';
   showStep(null);
   const saved = JSON.parse(localStorage.getItem('daihuo.shipping') || '{}');
@@ -342,11 +350,16 @@ async function resumeCheckout(order) {
   $('checkout').showModal();
 }
 
-// submitCheckout handles the checkout sheet's buttons.
+// submitCheckout handles the checkout sheet's submit: Place order or Pay,
+// by button or by the keyboard's Enter (Close and Cancel order are plain
+// buttons, so Enter never picks them).
 async function submitCheckout(e) {
-  const action = e.submitter?.value;
-  if (action === 'close') return; // the sheet closes; a placed order stays held
   e.preventDefault();
+  await checkoutAction('submit');
+}
+
+// checkoutAction places or pays the sheet's order, or cancels it.
+async function checkoutAction(action) {
   const err = $('co-error');
   err.textContent = '';
   try {
@@ -482,6 +495,8 @@ function start() {
   $('like').addEventListener('click', like);
   $('checkout').addEventListener('close', () => clearInterval(holdTimer));
   $('checkout-form').addEventListener('submit', submitCheckout);
+  $('co-close').addEventListener('click', () => $('checkout').close()); // a placed order stays held
+  $('co-cancel').addEventListener('click', () => checkoutAction('cancel-order'));
   $('my-orders').addEventListener('click', showOrders);
   // The countdowns tick in place.
   setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) updatePins(); }, 1000);
