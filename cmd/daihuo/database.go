@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -41,9 +42,16 @@ func openDatabase(ctx context.Context, c config, log *slog.Logger, use dbUse) (*
 			return nil, fmt.Errorf("private postgres: %w", err)
 		}
 		stop = func(ctx context.Context) {
-			if cluster.Adopted() && !use.owner {
+			// Serve owns the cluster (it holds the data dir's lock); a
+			// command leaves one it found running, or a serve that started
+			// meanwhile, alone.
+			if !use.owner && (cluster.Adopted() || dataDirServed(c.DataDir)) {
 				return
 			}
+			// Even when ctx ended (Ctrl-C during migrations): the server
+			// must not outlive the process that started it.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
 			if err := cluster.Stop(ctx); err != nil {
 				log.Error("stop private postgres", "err", err)
 			}

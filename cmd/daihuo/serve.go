@@ -76,6 +76,13 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		debug.SetGCPercent(defaultGCPercent)
 	}
 
+	if c.DatabaseURL == "" || len(c.KafkaBrokers) == 0 { // the private Postgres or the embedded broker
+		release, err := lockDataDir(c.DataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	db, err := openDatabase(ctx, c, log, dbUse{migrate: true, owner: true})
 	if err != nil {
 		return err
@@ -147,6 +154,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		if srv != nil {
 			if err := srv.Shutdown(shutdown); err != nil {
 				log.Error("drain http requests", "err", err)
+				_ = srv.Close() // requests still running must not outlive the database they use
 			}
 		}
 		stopWorkers()

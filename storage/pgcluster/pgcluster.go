@@ -208,7 +208,14 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
+// initdb creates the cluster aside, in data.new, and renames it into place
+// once complete: an initdb interrupted (Ctrl-C on a first start) leaves no
+// half-made data directory that later starts would take for a cluster.
 func (c *Cluster) initdb(ctx context.Context, ephemeral bool) error {
+	staging := c.data + ".new"
+	if err := os.RemoveAll(staging); err != nil { // left by an interrupted initdb
+		return fmt.Errorf("remove an unfinished cluster: %w", err)
+	}
 	pwfile := filepath.Join(c.dir, "initdb.pw")
 	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write password file: %w", err)
@@ -217,12 +224,18 @@ func (c *Cluster) initdb(ctx context.Context, ephemeral bool) error {
 	if err := c.chown(pwfile); err != nil {
 		return err
 	}
-	args := []string{"-D", c.data, "-U", "postgres", "--pwfile", pwfile, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"}
+	args := []string{"-D", staging, "-U", "postgres", "--pwfile", pwfile, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"}
 	if ephemeral {
 		args = append(args, "--no-sync")
 	}
 	if out, err := c.run(ctx, "initdb", args...); err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, out)
+	}
+	if err := os.RemoveAll(c.data); err != nil { // no PG_VERSION: no cluster, whatever is left there
+		return fmt.Errorf("initdb: %w", err)
+	}
+	if err := os.Rename(staging, c.data); err != nil {
+		return fmt.Errorf("initdb: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,49 @@
+package pgcluster
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// A first start interrupted while initdb runs (Ctrl-C on the first make
+// run) leaves nothing the next start would take for a cluster: the next
+// start creates it afresh and serves.
+func TestInterruptedInitdbLeavesNoCluster(t *testing.T) {
+	dir, err := MkdirTemp("", "daihuo-pg-initdb-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	pgdir := filepath.Join(dir, "pg")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // cancel as soon as initdb has begun writing a cluster
+		for ctx.Err() == nil {
+			for _, d := range []string{"data", "data.new"} {
+				if _, err := os.Stat(filepath.Join(pgdir, d, "PG_VERSION")); err == nil {
+					cancel()
+					return
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if c, err := Start(ctx, Options{Dir: pgdir}); err == nil {
+		c.Stop(context.Background())
+		t.Fatal("initdb finished before it could be interrupted; nothing was tested")
+	}
+	c, err := Start(context.Background(), Options{Dir: pgdir})
+	if err != nil {
+		t.Fatalf("start after an interrupted initdb: %v", err)
+	}
+	defer c.Stop(context.Background())
+	if err := c.CreateDatabase(context.Background(), "after", ""); err != nil {
+		t.Fatalf("the cluster does not serve: %v", err)
+	}
+}
