@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -139,10 +141,21 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	c.StripeSecretKey = secret(getenv("STRIPE_SECRET_KEY"))
 	c.StripeWebhookSecret = secret(getenv("STRIPE_WEBHOOK_SECRET"))
 	c.AdminToken = secret(getenv("DAIHUO_ADMIN_TOKEN"))
-	for _, b := range strings.Split(brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			c.KafkaBrokers = append(c.KafkaBrokers, b)
+	for name, d := range map[string]time.Duration{"--shutdown-timeout": c.ShutdownTimeout, "--reservation-ttl": c.ReservationTTL, "--orphan-grace": c.OrphanGrace} {
+		if d <= 0 {
+			return c, fmt.Errorf("%s: want a positive duration such as 10s, got %s", name, d)
 		}
+	}
+	for _, b := range strings.Split(brokers, ",") {
+		if b = strings.TrimSpace(b); b == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			return c, fmt.Errorf("kafka brokers: %q is not host:port", b)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return c, fmt.Errorf("kafka brokers: %q has no valid port", b)
+		}
+		c.KafkaBrokers = append(c.KafkaBrokers, b)
 	}
 	for _, p := range strings.Split(proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"strings"
 	"testing"
 )
@@ -64,5 +65,36 @@ func TestParseRolesAPIImpliesLive(t *testing.T) {
 		if got := roles.String(); got != tt.want {
 			t.Errorf("parseRoles(%q) = %s, want %s", tt.given, got, tt.want)
 		}
+	}
+}
+
+// Durations and broker addresses that could never work stop the start with
+// an error naming them, instead of falling back to a default or failing
+// later with a broker's misleading answer.
+func TestLoadConfigRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in the error; empty: accepted
+	}{
+		{"defaults", nil, nil, ""},
+		{"brokers", nil, map[string]string{"KAFKA_BROKERS": "k1:9092, k2:9093"}, ""},
+		{"negative shutdown timeout", []string{"--shutdown-timeout=-1s"}, nil, "--shutdown-timeout"},
+		{"zero reservation ttl flag", []string{"--reservation-ttl=0"}, nil, "--reservation-ttl"},
+		{"negative orphan grace", []string{"--orphan-grace=-1s"}, nil, "--orphan-grace"},
+		{"broker without a port", nil, map[string]string{"KAFKA_BROKERS": "localhost"}, "not host:port"},
+		{"broker with a word for a port", nil, map[string]string{"KAFKA_BROKERS": "k1:9092,garbage:x"}, "no valid port"},
+		{"broker port out of range", nil, map[string]string{"KAFKA_BROKERS": "k1:70000"}, "no valid port"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), tt.args, func(k string) string { return tt.env[k] })
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one naming %q", err, tt.want)
+			}
+		})
 	}
 }
