@@ -31,8 +31,9 @@ const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch:
 // uncaught exceptions, console errors (the browser logs failed requests
 // there too), and dialogs (an alert would mean injected script ran). A
 // failed request is expected only when allowed(url, status) says so.
-async function watch(path, allowed = () => false) {
+async function watch(path, allowed = () => false, clockAheadMs = 0) {
   const page = await browser.newPage(phone);
+  if (clockAheadMs) await page.clock.setSystemTime(Date.now() + clockAheadMs); // a phone whose clock is off
   const errors = [];
   page.on('pageerror', (e) => errors.push('page error: ' + e.message));
   page.on('console', (m) => {
@@ -84,6 +85,16 @@ try {
   if (!seen.buyKeepsFocus) throw new Error('Buy lost the focus as the countdown ticked');
   await page.waitForFunction(([id, text]) => document.querySelector(`[data-pin="${id}"] .flashline`).textContent !== text, [pin.id, before], { timeout });
   if (!(await buy.evaluate((el) => el === document.activeElement))) throw new Error('Buy lost the focus when the countdown changed');
+
+  // A phone whose clock runs three minutes fast counts the sale down on the
+  // server's clock: about ten minutes left, not seven.
+  const fast = await watch(`/watch/${STREAM_ID}`, () => false, 3 * 60 * 1000);
+  const fastLine = fast.page.locator(`[data-pin="${pin.id}"] .flashline`);
+  await fastLine.waitFor({ timeout });
+  await fast.page.waitForFunction((id) => / 09:\d\d/.test(document.querySelector(`[data-pin="${id}"] .flashline`)?.textContent ?? ''), pin.id, { timeout });
+  seen.fastPhoneCountdown = (await fastLine.textContent()).replace(/\s+/g, ' ').trim();
+  if (fast.errors.length) throw new Error('errors on the fast phone: ' + fast.errors.join('; '));
+  await fast.page.close();
 
   // Chat as a guest: the message comes back through the stream's events.
   await page.fill('#chat-text', 'hello from the player');

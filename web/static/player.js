@@ -32,12 +32,24 @@ function formatMoney(m) {
   }).format(m.amount / 10 ** digits);
 }
 
+// Countdowns run on the server's clock: a phone's may be minutes off, and a
+// sale or a hold ends when the server says. clockSkew is the server's time
+// less this device's, learnt from the Date header of every API answer
+// (to the second; under two seconds off counts as none).
+let clockSkew = 0;
+function serverNow() { return Date.now() + clockSkew; }
+
 async function api(path, { method = 'GET', body, token, key } = {}) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = 'Bearer ' + token;
   if (key) headers['Idempotency-Key'] = key;
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const date = Date.parse(res.headers.get('Date') || '');
+  if (!Number.isNaN(date)) {
+    const skew = date - Date.now();
+    clockSkew = Math.abs(skew) >= 2000 ? skew : 0;
+  }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
     const msg = data?.errors?.map((e) => `${e.field}: ${e.message}`).join('; ') || data?.detail || res.statusText;
@@ -162,7 +174,7 @@ function renderPins() {
 // updatePins updates, in place, what changes on the cards: units left,
 // countdown, and whether Buy can be pressed.
 function updatePins() {
-  const now = Date.now();
+  const now = serverNow();
   const live = state.stream?.status === 'live';
   for (const [id, c] of cards) {
     const pin = state.pins.get(id);
@@ -310,7 +322,7 @@ function showStep(order) {
   clearInterval(holdTimer);
   if (!paying) return;
   const tick = () => {
-    const left = Math.floor((Date.parse(order.expires_at) - Date.now()) / 1000);
+    const left = Math.floor((Date.parse(order.expires_at) - serverNow()) / 1000);
     if (left > 0) {
       $('co-hold').textContent = `Held for you: ${clock(left)} left to pay`;
       return;
@@ -419,7 +431,7 @@ async function orderRow(o) {
   status.dataset.status = o.status;
   const when = Object.assign(document.createElement('span'), { className: 'when', textContent: `${formatMoney(o.total)} · ${new Date(o.created_at).toLocaleString()}` });
   li.append(what, status, when);
-  if (o.status === 'pending_payment' && Date.parse(o.expires_at) > Date.now()) {
+  if (o.status === 'pending_payment' && Date.parse(o.expires_at) > serverNow()) {
     const cancel = Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Cancel order' });
     cancel.addEventListener('click', async () => {
       try {
@@ -500,6 +512,7 @@ function start() {
   $('my-orders').addEventListener('click', showOrders);
   // The countdowns tick in place.
   setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) updatePins(); }, 1000);
+  api('/healthz').then(updatePins, () => {}); // learns the server's clock before the first countdown matters
   connect();
 }
 
