@@ -126,6 +126,21 @@ func New(d Deps) http.Handler {
 	return s.engine(s.routes())
 }
 
+// NewOps returns the handler of a node that serves no API (its roles lack
+// api): /healthz, /readyz and /metrics only, so that relay and settle nodes
+// can be probed and scraped too. Deps needs only Logger, Registry, Ready
+// and TrustedProxies.
+func NewOps(d Deps) http.Handler {
+	s := newServer(d)
+	var ops []route
+	for _, r := range s.routes() {
+		if r.path == "/healthz" || r.path == "/readyz" || r.path == "/metrics" {
+			ops = append(ops, r)
+		}
+	}
+	return s.engine(ops)
+}
+
 // NewRegistry returns a Prometheus registry with the Go runtime and process
 // collectors, ready to pass as Deps.Registry.
 func NewRegistry() *prometheus.Registry {

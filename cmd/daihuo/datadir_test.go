@@ -24,3 +24,24 @@ func TestSecondServeOnADataDirRefusesAndLeavesTheFirst(t *testing.T) {
 		t.Fatalf("the first serve after the second's refusal: readyz = %d %s", code, body)
 	}
 }
+
+// A node without the api role (relay and settle here) still answers its
+// health, readiness and metrics, and nothing else.
+func TestNodeWithoutTheAPIServesOperations(t *testing.T) {
+	u, stop := startServe(t, dataDir(t), "--roles", "relay,settle")
+	defer stop()
+	for _, tt := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/healthz", http.StatusOK, `"ok"`},
+		{"/readyz", http.StatusOK, `"postgres":"ok"`},
+		{"/metrics", http.StatusOK, "daihuo_outbox_backlog"},
+		{"/v1/products", http.StatusNotFound, "not_found"},
+	} {
+		if code, body := get(t, u+tt.path); code != tt.code || !strings.Contains(body, tt.body) {
+			t.Errorf("GET %s = %d %.200s; want %d with %q", tt.path, code, body, tt.code, tt.body)
+		}
+	}
+}

@@ -253,25 +253,49 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	}
 
 	base := "http://" + c.Addr
+	ops := api.Deps{
+		Logger:         log,
+		Registry:       reg,
+		TrustedProxies: c.TrustedProxies,
+		Ready: []api.Checker{
+			checker{"postgres", func(ctx context.Context) error { return storage.SQL(db.db).PingContext(ctx) }},
+			checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
+		},
+	}
+	if !c.Roles["api"] {
+		// Relay and settle nodes serve their health, readiness and metrics
+		// (the outbox backlog, consumer lag) on the same address.
+		ln, err := net.Listen("tcp", c.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", c.Addr, err)
+		}
+		srv = &http.Server{Handler: api.NewOps(ops), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", "err", err)
+			}
+		}()
+		fmt.Fprintf(stdout, "daihuo serving on http://%s\n", ln.Addr())
+		base = "http://" + ln.Addr().String()
+	}
 	if c.Roles["api"] {
 		handler := api.New(api.Deps{
-			Logger:         log,
-			Registry:       reg,
-			TrustedProxies: c.TrustedProxies,
-			Ready: []api.Checker{
-				checker{"postgres", func(ctx context.Context) error { return storage.SQL(db.db).PingContext(ctx) }},
-				checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
-			},
-			Auth:     svc.parties,
-			Clock:    func() time.Time { return time.Now().UTC() },
-			Parties:  svc.parties,
-			Catalog:  svc.catalog,
-			Live:     svc.live,
-			Room:     svc.room,
-			Presence: presence,
-			Hub:      fanout,
-			Orders:   orders,
-			Webhooks: receiver,
+			Logger:         ops.Logger,
+			Registry:       ops.Registry,
+			TrustedProxies: ops.TrustedProxies,
+			Ready:          ops.Ready,
+			Auth:           svc.parties,
+			Clock:          func() time.Time { return time.Now().UTC() },
+			Parties:        svc.parties,
+			Catalog:        svc.catalog,
+			Live:           svc.live,
+			Room:           svc.room,
+			Presence:       presence,
+			Hub:            fanout,
+			Orders:         orders,
+			Webhooks:       receiver,
 			// nil with Stripe: the local confirm route then answers 404.
 			LocalPayments: gw.sim,
 			Idempotency:   idempotency,
