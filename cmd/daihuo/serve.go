@@ -154,7 +154,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		if srv != nil {
 			if err := srv.Shutdown(shutdown); err != nil {
 				log.Error("drain http requests", "err", err)
-				_ = srv.Close() // requests still running must not outlive the database they use
+				_ = srv.Close() // ends the connections of the requests still running (their handlers may still finish)
 			}
 		}
 		stopWorkers()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +46,35 @@ func TestInterruptedInitdbLeavesNoCluster(t *testing.T) {
 	defer c.Stop(context.Background())
 	if err := c.CreateDatabase(context.Background(), "after", ""); err != nil {
 		t.Fatalf("the cluster does not serve: %v", err)
+	}
+}
+
+// A data folder without a cluster that holds something (a file, a link to
+// another disk) is never deleted to make room: the start says what to do.
+func TestInitdbLeavesAForeignDataFolderAlone(t *testing.T) {
+	dir, err := MkdirTemp("", "daihuo-pg-initdb-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	pgdir := filepath.Join(dir, "pg")
+	if err := os.MkdirAll(filepath.Join(pgdir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	notes := filepath.Join(pgdir, "data", "notes.txt")
+	if err := os.WriteFile(notes, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Start(context.Background(), Options{Dir: pgdir}); err == nil {
+		c.Stop(context.Background())
+		t.Fatal("started a cluster over a folder that held a file")
+	} else if !strings.Contains(err.Error(), "holds no cluster") {
+		t.Fatalf("start = %v, want it to say the folder holds no cluster", err)
+	}
+	if b, err := os.ReadFile(notes); err != nil || string(b) != "mine" {
+		t.Fatalf("the file in the folder: %q, %v", b, err)
 	}
 }

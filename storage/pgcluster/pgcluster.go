@@ -231,8 +231,12 @@ func (c *Cluster) initdb(ctx context.Context, ephemeral bool) error {
 	if out, err := c.run(ctx, "initdb", args...); err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	if err := os.RemoveAll(c.data); err != nil { // no PG_VERSION: no cluster, whatever is left there
-		return fmt.Errorf("initdb: %w", err)
+	if fi, err := os.Lstat(c.data); err == nil { // there, without PG_VERSION
+		// Only an empty folder is taken over; anything else (files, a link
+		// to another disk, a mount) is left for a person to look at.
+		if !fi.IsDir() || os.Remove(c.data) != nil {
+			return fmt.Errorf("initdb: %s is there but holds no cluster (no PG_VERSION); move it away, or empty it", c.data)
+		}
 	}
 	if err := os.Rename(staging, c.data); err != nil {
 		return fmt.Errorf("initdb: %w", err)

@@ -37,6 +37,7 @@ function formatMoney(m) {
 // less this device's, learnt from the Date header of every API answer
 // (to the second; under two seconds off counts as none).
 let clockSkew = 0;
+let bestSkew = -Infinity; // the Date header is stamped before the trip back and rounded down: the largest sample is the truest
 function serverNow() { return Date.now() + clockSkew; }
 
 async function api(path, { method = 'GET', body, token, key } = {}) {
@@ -44,11 +45,11 @@ async function api(path, { method = 'GET', body, token, key } = {}) {
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = 'Bearer ' + token;
   if (key) headers['Idempotency-Key'] = key;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, { method, headers, cache: 'no-store', body: body === undefined ? undefined : JSON.stringify(body) });
   const date = Date.parse(res.headers.get('Date') || '');
-  if (!Number.isNaN(date)) {
-    const skew = date - Date.now();
-    clockSkew = Math.abs(skew) >= 2000 ? skew : 0;
+  if (!Number.isNaN(date) && !res.headers.has('Age')) { // a cached answer's Date is old
+    bestSkew = Math.max(bestSkew, date - Date.now());
+    clockSkew = Math.abs(bestSkew) >= 2000 ? bestSkew : 0;
   }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
@@ -303,8 +304,9 @@ let holdTimer = 0;
 // shopperMessage says what went wrong in a shopper's words.
 function shopperMessage(err) {
   const left = checkout?.pin?.flash ? state.pins.get(checkout.pin.id)?.flash?.remaining : undefined;
+  const wanted = Number($('co-qty').value);
   switch (err.problem?.code) {
-    case 'sold_out': return left > 0 ? `Only ${left} left: lower the quantity.` : 'Sold out: every unit is taken.';
+    case 'sold_out': return left > 0 && wanted > left ? `Only ${left} left: lower the quantity.` : 'Sold out: every unit is taken.';
     case 'limit_exceeded': return 'That is more than this sale allows per buyer.';
     case 'payment_declined': return 'Your card was declined. Try another card.';
   }
@@ -370,8 +372,12 @@ async function submitCheckout(e) {
   await checkoutAction('submit');
 }
 
-// checkoutAction places or pays the sheet's order, or cancels it.
+// checkoutAction places or pays the sheet's order, or cancels it; a second
+// tap while one runs does nothing.
+let checkoutBusy = false;
 async function checkoutAction(action) {
+  if (checkoutBusy) return;
+  checkoutBusy = true;
   const err = $('co-error');
   err.textContent = '';
   try {
@@ -407,6 +413,8 @@ async function checkoutAction(action) {
     notice(paid.status === 'paid' ? `Paid ${formatMoney(paid.total)} — thank you!` : `Order ${paid.status.replace('_', ' ')}`);
   } catch (e2) {
     err.textContent = shopperMessage(e2);
+  } finally {
+    checkoutBusy = false;
   }
 }
 
