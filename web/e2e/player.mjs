@@ -152,6 +152,12 @@ try {
   await page.click('#co-submit');
   await page.locator('#co-submit', { hasText: 'Pay' }).waitFor({ timeout });
   await card.locator('.flashline[data-remaining="5"]').waitFor({ timeout });
+  // Closed, the sheet keeps the hold; Buy on the pin again goes back to that
+  // order instead of holding a second one.
+  await page.click('#co-close');
+  await card.getByRole('button', { name: 'Buy' }).click();
+  await page.locator('#co-submit', { hasText: 'Pay' }).waitFor({ timeout });
+  seen.buyAgainResumes = true;
   await page.click('#co-cancel');
   await page.locator('#notice', { hasText: 'cancelled' }).waitFor({ timeout });
   await card.locator('.flashline[data-remaining="6"]').waitFor({ timeout });

@@ -300,6 +300,13 @@ function connect() {
 // Cancel order gives the units back at once.
 let checkout = null;
 let holdTimer = 0;
+// held: this page's orders still held, by the pin they were bought from, so
+// Buy on that pin again goes back to the order instead of holding a second.
+const held = new Map();
+// forget drops an order from held once it is paid or cancelled.
+function forget(orderId) {
+  for (const [pinId, o] of held) if (o.id === orderId) held.delete(pinId);
+}
 
 // shopperMessage says what went wrong in a shopper's words.
 function shopperMessage(err) {
@@ -338,6 +345,13 @@ function showStep(order) {
 }
 
 function openCheckout(pin) {
+  const order = held.get(pin.id);
+  if (order && Date.parse(order.expires_at) > serverNow()) {
+    resumeCheckout(order);
+    notice('This order is still held for you: pay it, or cancel it.');
+    return;
+  }
+  held.delete(pin.id);
   const p = pin.product;
   checkout = { pin, key: crypto.randomUUID(), order: null };
   $('co-title').textContent = p.title;
@@ -384,6 +398,7 @@ async function checkoutAction(action) {
     const token = await shopperToken();
     if (action === 'cancel-order') {
       await api(`/v1/orders/${encodeURIComponent(checkout.order.id)}/cancel`, { method: 'POST', token });
+      forget(checkout.order.id);
       $('checkout').close();
       notice('Order cancelled: the units are back on sale.');
       return;
@@ -394,6 +409,7 @@ async function checkoutAction(action) {
       const body = { stream_id: streamId, items: [{ variant_id: $('co-variant').value, quantity: Number($('co-qty').value) }], shipping };
       if (checkout.pin.flash) body.pin_id = checkout.pin.id;
       checkout.order = await api('/v1/orders', { method: 'POST', token, key: checkout.key, body });
+      held.set(checkout.pin.id, checkout.order);
       if (checkout.order.payment.provider !== 'local') {
         // Nothing to pay here: the local confirm route is not this provider's.
         $('co-details').disabled = true;
@@ -409,6 +425,7 @@ async function checkoutAction(action) {
     if (pay.provider !== 'local') return;
     await api(`/v1/payments/local/${encodeURIComponent(pay.intent_id)}/confirm`, { method: 'POST', body: { client_secret: pay.client_secret, card_number: $('co-card').value.replace(/\s+/g, '') } });
     const paid = await api(`/v1/orders/${encodeURIComponent(checkout.order.id)}`, { token });
+    if (paid.status !== 'pending_payment') forget(paid.id);
     $('checkout').close();
     notice(paid.status === 'paid' ? `Paid ${formatMoney(paid.total)} — thank you!` : `Order ${paid.status.replace('_', ' ')}`);
   } catch (e2) {
@@ -444,6 +461,7 @@ async function orderRow(o) {
     cancel.addEventListener('click', async () => {
       try {
         await api(`/v1/orders/${encodeURIComponent(o.id)}/cancel`, { method: 'POST', token: await shopperToken() });
+        forget(o.id);
         notice('Order cancelled: the units are back on sale.');
       } catch (err) {
         notice(shopperMessage(err));
