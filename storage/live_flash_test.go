@@ -16,12 +16,7 @@ import (
 func TestFlashSalesAreTheBrands(t *testing.T) {
 	ctx := context.Background()
 	w := newLiveWorld(t)
-	if _, err := w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, 1000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.svc.StartStream(ctx, w.creator, w.stream.ID); err != nil {
-		t.Fatal(err)
-	}
+	w.goLive(t, 1000, w.creator)
 	sale := func(units int64, ends time.Duration) *live.NewFlash {
 		return &live.NewFlash{Price: money.Money{Amount: 1, Currency: "EUR"}, Quantity: units, EndsAt: w.now.Add(ends).Add(123456789 * time.Nanosecond)}
 	}

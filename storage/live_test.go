@@ -74,6 +74,19 @@ func newLiveWorld(t *testing.T) *liveWorld {
 	return w
 }
 
+// goLive puts brand A's product in the stream's line-up at bps and starts
+// the stream as starter.
+func (w *liveWorld) goLive(t *testing.T, bps int, starter party.Principal) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, bps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.StartStream(ctx, starter, w.stream.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (w *liveWorld) outboxTypes(t *testing.T) []string {
 	t.Helper()
 	var types []string
@@ -193,12 +206,7 @@ func TestLiveStreamLifecycleAndPins(t *testing.T) {
 func TestFlashPinAndAccess(t *testing.T) {
 	ctx := context.Background()
 	w := newLiveWorld(t)
-	if _, err := w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, 1500); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.svc.StartStream(ctx, w.agency, w.stream.ID); err != nil {
-		t.Fatal(err)
-	}
+	w.goLive(t, 1500, w.agency)
 	// No more units than the product has in stock (50).
 	flash := &live.NewFlash{Price: money.Money{Amount: 999, Currency: "EUR"}, Quantity: 51, PerBuyerLimit: 2, EndsAt: w.now.Add(5 * time.Minute)}
 	_, err := w.svc.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodA.ID, Flash: flash})
@@ -321,12 +329,7 @@ func TestPinsMakeRoomOnlyWithTheirOwn(t *testing.T) {
 func TestLiveCommissionNeverCutByARace(t *testing.T) {
 	ctx := context.Background()
 	w := newLiveWorld(t)
-	if _, err := w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, 1000); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.svc.StartStream(ctx, w.creator, w.stream.ID); err != nil {
-		t.Fatal(err)
-	}
+	w.goLive(t, 1000, w.creator)
 	for bps := 1000; bps < 4000; bps += 200 {
 		var wg sync.WaitGroup
 		for _, to := range []int{bps + 200, bps + 100} {

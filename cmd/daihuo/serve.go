@@ -218,16 +218,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		feed := livefeed.New(kafka.addrs, fanout, log)
 		startWorker("livefeed", feed.Run)
 		startWorker("hub-prune", func(ctx context.Context) error {
-			t := time.NewTicker(time.Minute)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-					fanout.Prune(10 * time.Minute)
-				}
-			}
+			return every(ctx, time.Minute, func(context.Context) { fanout.Prune(10 * time.Minute) })
 		})
 		startWorker("presence", func(ctx context.Context) error {
 			return presence.Run(ctx, func(err error) { log.Warn("presence beat", "err", err) })
@@ -252,7 +243,6 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 		}).Run)
 	}
 
-	base := "http://" + c.Addr
 	ops := api.Deps{
 		Logger:         log,
 		Registry:       reg,
@@ -262,26 +252,13 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
 		},
 	}
+	// Relay and settle nodes serve only their health, readiness and metrics
+	// (the outbox backlog, consumer lag); api nodes the API and the player.
+	var handler http.Handler
 	if !c.Roles["api"] {
-		// Relay and settle nodes serve their health, readiness and metrics
-		// (the outbox backlog, consumer lag) on the same address.
-		ln, err := net.Listen("tcp", c.Addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", c.Addr, err)
-		}
-		srv = &http.Server{Handler: api.NewOps(ops), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server", "err", err)
-			}
-		}()
-		fmt.Fprintf(stdout, "daihuo serving on http://%s\n", ln.Addr())
-		base = "http://" + ln.Addr().String()
-	}
-	if c.Roles["api"] {
-		handler := api.New(api.Deps{
+		handler = api.NewOps(ops)
+	} else {
+		apiHandler := api.New(api.Deps{
 			Logger:         ops.Logger,
 			Registry:       ops.Registry,
 			TrustedProxies: ops.TrustedProxies,
@@ -301,38 +278,39 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			Idempotency:   idempotency,
 			Stats:         stats,
 		})
-		ln, err := net.Listen("tcp", c.Addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", c.Addr, err)
-		}
 		pages := web.Handler()
-		srv = &http.Server{
-			// The player and its assets, and the API for everything else.
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if web.Owns(r.URL.Path) {
-					pages.ServeHTTP(w, r)
-					return
-				}
-				handler.ServeHTTP(w, r)
-			}),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second, // event streams lift it per connection
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		// Event streams never end on their own: end them when shutting down,
-		// or Shutdown would wait for them until its timeout.
-		srv.RegisterOnShutdown(fanout.CloseAll)
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("http server", "err", err)
+		// The player and its assets, and the API for everything else.
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if web.Owns(r.URL.Path) {
+				pages.ServeHTTP(w, r)
+				return
 			}
-		}()
-		fmt.Fprintf(stdout, "daihuo serving on http://%s\n", ln.Addr())
-		base = "http://" + ln.Addr().String()
+			apiHandler.ServeHTTP(w, r)
+		})
 	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // event streams lift it per connection
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// Event streams never end on their own: end them when shutting down,
+	// or Shutdown would wait for them until its timeout.
+	srv.RegisterOnShutdown(fanout.CloseAll)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "daihuo serving on %s\n", base)
 	if seeded != nil {
 		if err := seeded.Print(stdout, base); err != nil {
 			return err
@@ -383,12 +361,19 @@ const idempotencyKeyLife = 24 * time.Hour
 // endFlashSales takes ended flash sales off the screen every second until
 // ctx ends: viewers get pin.removed when a sale's countdown reaches zero.
 func endFlashSales(ctx context.Context, lv *live.Service, log *slog.Logger) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
+	return every(ctx, time.Second, func(ctx context.Context) {
 		if _, err := lv.EndFlashSales(ctx, 100); err != nil && ctx.Err() == nil {
 			log.Warn("end flash sales", "err", err)
 		}
+	})
+}
+
+// every runs fn now and then every d until ctx ends, then returns nil.
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) error {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		fn(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -401,9 +386,7 @@ func endFlashSales(ctx context.Context, lv *live.Service, log *slog.Logger) erro
 // retention policy keeps only for a while, every few minutes, a thousand
 // per statement, until ctx ends.
 func purgeExpired(ctx context.Context, idempotency *storage.IdempotencyStore, retention *storage.Retention, log *slog.Logger) error {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
+	return every(ctx, 5*time.Minute, func(ctx context.Context) {
 		for {
 			n, err := idempotency.Purge(ctx, idempotencyKeyLife, 1000)
 			if err != nil {
@@ -425,12 +408,7 @@ func purgeExpired(ctx context.Context, idempotency *storage.IdempotencyStore, re
 				log.Info("purged expired rows", "table", table, "count", n)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // servePprof serves the runtime profiles on their own listener, never on

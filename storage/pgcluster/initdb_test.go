@@ -13,15 +13,7 @@ import (
 // run) leaves nothing the next start would take for a cluster: the next
 // start creates it afresh and serves.
 func TestInterruptedInitdbLeavesNoCluster(t *testing.T) {
-	dir, err := MkdirTemp("", "daihuo-pg-initdb-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	pgdir := filepath.Join(dir, "pg")
+	pgdir := clusterDir(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { // cancel as soon as initdb has begun writing a cluster
@@ -52,15 +44,7 @@ func TestInterruptedInitdbLeavesNoCluster(t *testing.T) {
 // A data folder without a cluster that holds something (a file, a link to
 // another disk) is never deleted to make room: the start says what to do.
 func TestInitdbLeavesAForeignDataFolderAlone(t *testing.T) {
-	dir, err := MkdirTemp("", "daihuo-pg-initdb-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	pgdir := filepath.Join(dir, "pg")
+	pgdir := clusterDir(t)
 	if err := os.MkdirAll(filepath.Join(pgdir, "data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -77,4 +61,19 @@ func TestInitdbLeavesAForeignDataFolderAlone(t *testing.T) {
 	if b, err := os.ReadFile(notes); err != nil || string(b) != "mine" {
 		t.Fatalf("the file in the folder: %q, %v", b, err)
 	}
+}
+
+// clusterDir returns where a test's cluster goes, in a folder the test
+// owns and removes.
+func clusterDir(t *testing.T) string {
+	t.Helper()
+	dir, err := MkdirTemp("", "daihuo-pg-initdb-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "pg")
 }
