@@ -212,6 +212,12 @@ func accessMatrix() map[string]accessRow {
 				return map[string]any{"product_id": w.a().product.ID, "commission_bps": 1200}
 			})},
 		"GET /v1/streams/:id/lineup": {call: onStream("/lineup", nil)},
+		// Tenant B's brand (another brand's product), creator and agency
+		// (another host's stream) get 404.
+		"DELETE /v1/streams/:id/lineup/:product_id": {who: []party.Role{brand, creator, agency, admin}, tenant: true, want: 204,
+			call: func(t testing.TB, w *world) (string, any) {
+				return "/v1/streams/" + w.newStream(t, 0, true).ID + "/lineup/" + w.a().product.ID, nil
+			}},
 		"POST /v1/streams/:id/pins": {who: []party.Role{brand, creator}, tenant: true, want: 201, tenantStatus: map[party.Role]int{brand: 400},
 			call: onStream("/pins", func(w *world) any { return map[string]any{"product_id": w.a().product.ID} })},
 		"DELETE /v1/streams/:id/pins/:pin_id": {who: []party.Role{brand, creator}, tenant: true, want: 204, call: func(t testing.TB, w *world) (string, any) {

@@ -365,6 +365,18 @@ func liveBadInputs() []badCase {
 		c("pin: shopper pins", http.MethodPost, "/v1/streams/{strA}/pins", shopper, `{"product_id":"{prdA}"}`, 403, "forbidden", ""),
 		c("pin: the host sets a flash price on a brand's product", http.MethodPost, "/v1/streams/{strA}/pins", creator, flash(), 403, "forbidden", ""),
 
+		// DELETE /v1/streams/{id}/lineup/{product_id}.
+		c("lineup remove: garbage stream id", http.MethodDelete, "/v1/streams/nope/lineup/{prdA}", creator, "", 404, "not_found", ""),
+		c("lineup remove: unknown stream", http.MethodDelete, "/v1/streams/{strNone}/lineup/{prdA}", creator, "", 404, "not_found", ""),
+		c("lineup remove: garbage product id", http.MethodDelete, "/v1/streams/{strA}/lineup/nope", creator, "", 404, "not_found", ""),
+		c("lineup remove: unknown product", http.MethodDelete, "/v1/streams/{strA}/lineup/{prdNone}", creator, "", 404, "not_found", ""),
+		c("lineup remove: a stream id as product id", http.MethodDelete, "/v1/streams/{strA}/lineup/{strA}", creator, "", 404, "not_found", ""),
+		c("lineup remove: product not in the line-up", http.MethodDelete, "/v1/streams/{strA}/lineup/{prdOut}", creator, "", 404, "not_found", ""),
+		c("lineup remove: another brand's product", http.MethodDelete, "/v1/streams/{strB}/lineup/{prdB}", brand, "", 404, "not_found", ""),
+		c("lineup remove: another tenant's host", http.MethodDelete, "/v1/streams/{strA}/lineup/{prdA}", "Bearer {creatorB}", "", 404, "not_found", ""),
+		c("lineup remove: shopper", http.MethodDelete, "/v1/streams/{strA}/lineup/{prdA}", shopper, "", 403, "forbidden", ""),
+		c("lineup remove: ended stream", http.MethodDelete, "/v1/streams/{strEnded}/lineup/{prdA}", creator, "", 409, "invalid_state", ""),
+
 		// DELETE /v1/streams/{id}/pins/{pin_id}.
 		c("unpin: garbage pin id", http.MethodDelete, "/v1/streams/{strA}/pins/nope", creator, "", 404, "not_found", ""),
 		c("unpin: unknown pin", http.MethodDelete, "/v1/streams/{strA}/pins/{pinNone}", creator, "", 404, "not_found", ""),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/party"
@@ -181,6 +182,24 @@ func (s *server) addToLineup(c *gin.Context) error {
 		return err
 	}
 	return reply(c, http.StatusCreated, toLineupJSON(live.LineupView{LineupItem: it, ShowsCommission: true})) // the brand's own
+}
+
+// removeFromLineup answers DELETE /v1/streams/{id}/lineup/{product_id}:
+// the host (or an admin) takes a product out of its show for good, or its
+// brand withdraws it; either way its pins come off the screen.
+func (s *server) removeFromLineup(c *gin.Context) error {
+	streamID, err := pathID(c, "id", live.PrefixStream)
+	if err != nil {
+		return err
+	}
+	productID, err := pathID(c, "product_id", catalog.PrefixProduct)
+	if err != nil {
+		return err
+	}
+	if err := s.live.RemoveFromLineup(c.Request.Context(), principal(c), streamID, productID); err != nil {
+		return err
+	}
+	return noContent(c)
 }
 
 // listLineup answers GET /v1/streams/{id}/lineup, to anyone; each

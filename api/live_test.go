@@ -17,6 +17,7 @@ import (
 	"github.com/daihuo/daihuo/domain/id"
 	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/party"
+	"github.com/daihuo/daihuo/payments/local"
 	"github.com/daihuo/daihuo/streaming/hub"
 	"github.com/daihuo/daihuo/streaming/livefeed"
 )
@@ -377,6 +378,71 @@ func TestFlashPin(t *testing.T) {
 	if after := w.snapshot(t); !maps.Equal(before, after) {
 		t.Errorf("refused flash pins changed the database")
 	}
+}
+
+// TestLineupRemoval: the host takes a product out of its show for good
+// (off the screen, flash sale and all; no pin, no order, no offering it
+// again), orders already placed stay payable and the brand still reads its
+// own sales; a brand that withdraws its own product may offer it again.
+func TestLineupRemoval(t *testing.T) {
+	w := newWorld(t)
+	c := w.client(t)
+	st, prd := w.a().stream, w.a().product
+	brand, host, shopper := w.token(party.RoleBrand, 0), w.token(party.RoleCreator, 0), w.token(party.RoleShopper, 0)
+	lineup, item := "/v1/streams/"+st.ID+"/lineup", "/v1/streams/"+st.ID+"/lineup/"+prd.ID
+	offered := func(streamID string) []string {
+		var l lineupList
+		c.Call(http.MethodGet, "/v1/streams/"+streamID+"/lineup", "", nil).Want(200).JSON(&l)
+		var ids []string
+		for _, it := range l.Data {
+			ids = append(ids, it.ProductID)
+		}
+		return ids
+	}
+
+	placed := w.newOrder(t, 0, 1)
+	w.newFlashPin(t, 0, st, 5, 0)
+	w.newPin(t, 0, st)
+	if got := stream(t, c, st.ID).Pins; len(got) != 2 {
+		t.Fatalf("%d pins on screen before the removal, want 2", len(got))
+	}
+	c.Call(http.MethodDelete, item, host, nil).Want(204)
+
+	if got := stream(t, c, st.ID).Pins; len(got) != 0 {
+		t.Errorf("pins still on screen after the removal: %v", pinIDs(got))
+	}
+	if got := offered(st.ID); slices.Contains(got, prd.ID) {
+		t.Errorf("line-up %v still offers %s", got, prd.ID)
+	}
+	before := w.snapshot(t)
+	wantCode(t, c.Call(http.MethodPost, lineup, brand, map[string]any{"product_id": prd.ID, "commission_bps": 5000}).Want(403), "forbidden", "")
+	wantCode(t, c.Call(http.MethodPost, "/v1/streams/"+st.ID+"/pins", brand, map[string]any{"product_id": prd.ID}).Want(400), "validation_failed", "product_id")
+	wantCode(t, c.Do(withKey(t, http.MethodPost, "/v1/orders", shopper, "after-removal",
+		orderRequest(st.ID, "", prd.Variants[0].ID, 1))).Want(400), "validation_failed", "items[0].variant_id")
+	wantCode(t, c.Call(http.MethodDelete, item, host, nil).Want(404), "not_found", "")
+	if after := w.snapshot(t); !maps.Equal(before, after) {
+		t.Errorf("refused requests after the removal changed the database")
+	}
+
+	if _, err := w.sim.Confirm(context.Background(), placed.Payment.IntentID, placed.Payment.ClientSecret, local.CardSucceeds); err != nil {
+		t.Fatalf("pay the order placed before the removal: %v", err)
+	}
+	if got := getOrder(t, c, shopper, placed.ID); got.Status != "paid" {
+		t.Errorf("order placed before the removal is %s after paying, want paid", got.Status)
+	}
+	c.Call(http.MethodGet, "/v1/streams/"+st.ID+"/stats", brand, nil).Want(200)
+
+	// The brand withdraws its product from another show, then offers it again.
+	other := w.newStream(t, 0, true)
+	c.Call(http.MethodDelete, "/v1/streams/"+other.ID+"/lineup/"+prd.ID, brand, nil).Want(204)
+	if got := offered(other.ID); len(got) != 0 {
+		t.Errorf("line-up after the brand withdrew: %v", got)
+	}
+	c.Call(http.MethodPost, "/v1/streams/"+other.ID+"/lineup", brand, map[string]any{"product_id": prd.ID, "commission_bps": 800}).Want(201)
+	if got := offered(other.ID); !slices.Equal(got, []string{prd.ID}) {
+		t.Errorf("line-up after offering again: %v", got)
+	}
+	c.Call(http.MethodPost, "/v1/streams/"+other.ID+"/pins", brand, map[string]any{"product_id": prd.ID}).Want(201)
 }
 
 func TestChat(t *testing.T) {

@@ -46,6 +46,7 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/v1/streams/:id/end", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.endStream},
 		{http.MethodPost, "/v1/streams/:id/lineup", allow(party.RoleBrand), s.addToLineup},
 		{http.MethodGet, "/v1/streams/:id/lineup", public(), s.listLineup},
+		{http.MethodDelete, "/v1/streams/:id/lineup/:product_id", allow(party.RoleBrand, party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.removeFromLineup},
 		{http.MethodPost, "/v1/streams/:id/pins", allow(party.RoleBrand, party.RoleCreator), s.pinProduct},
 		{http.MethodDelete, "/v1/streams/:id/pins/:pin_id", allow(party.RoleBrand, party.RoleCreator), s.unpin},
 		{http.MethodGet, "/v1/streams/:id/timeline", public(), s.timeline},

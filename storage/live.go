@@ -50,17 +50,20 @@ func (m streamModel) toDomain() live.Stream {
 }
 
 type lineupModel struct {
-	StreamID      string    `gorm:"column:stream_id;primaryKey"`
-	ProductID     string    `gorm:"column:product_id;primaryKey"`
-	BrandID       string    `gorm:"column:brand_id"`
-	CommissionBPS int       `gorm:"column:commission_bps"`
-	AddedAt       time.Time `gorm:"column:added_at"`
+	StreamID      string     `gorm:"column:stream_id;primaryKey"`
+	ProductID     string     `gorm:"column:product_id;primaryKey"`
+	BrandID       string     `gorm:"column:brand_id"`
+	CommissionBPS int        `gorm:"column:commission_bps"`
+	AddedAt       time.Time  `gorm:"column:added_at"`
+	RemovedAt     *time.Time `gorm:"column:removed_at"`
+	RemovedByHost bool       `gorm:"column:removed_by_host"`
 }
 
 func (lineupModel) TableName() string { return "lineup_items" }
 
 func (m lineupModel) toDomain() live.LineupItem {
-	return live.LineupItem{StreamID: m.StreamID, ProductID: m.ProductID, BrandID: m.BrandID, CommissionBPS: m.CommissionBPS, AddedAt: m.AddedAt.UTC()}
+	return live.LineupItem{StreamID: m.StreamID, ProductID: m.ProductID, BrandID: m.BrandID, CommissionBPS: m.CommissionBPS,
+		AddedAt: m.AddedAt.UTC(), RemovedAt: utcPtr(m.RemovedAt), RemovedByHost: m.RemovedByHost}
 }
 
 type pinModel struct {
@@ -167,15 +170,30 @@ func (s *LiveStore) SaveStreamState(ctx context.Context, st live.Stream) error {
 	return nil
 }
 
-// PutLineupItem inserts the item or updates its commission.
+// PutLineupItem inserts the item or updates its commission; a removed item
+// is offered again, as added now.
 func (s *LiveStore) PutLineupItem(ctx context.Context, it live.LineupItem) error {
-	m := lineupModel{StreamID: it.StreamID, ProductID: it.ProductID, BrandID: it.BrandID, CommissionBPS: it.CommissionBPS, AddedAt: it.AddedAt.UTC()}
-	err := conn(ctx, s.db).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "stream_id"}, {Name: "product_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"commission_bps"}),
-	}).Create(&m).Error
+	err := conn(ctx, s.db).Exec(`INSERT INTO lineup_items (stream_id, product_id, brand_id, commission_bps, added_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (stream_id, product_id) DO UPDATE SET commission_bps = EXCLUDED.commission_bps,
+			added_at = CASE WHEN lineup_items.removed_at IS NULL THEN lineup_items.added_at ELSE EXCLUDED.added_at END,
+			removed_at = NULL, removed_by_host = false`,
+		it.StreamID, it.ProductID, it.BrandID, it.CommissionBPS, it.AddedAt.UTC()).Error
 	if err != nil {
 		return fmt.Errorf("put lineup item: %w", err)
+	}
+	return nil
+}
+
+// RemoveLineupItem marks an offered item removed.
+func (s *LiveStore) RemoveLineupItem(ctx context.Context, streamID, productID string, at time.Time, byHost bool) error {
+	res := conn(ctx, s.db).Exec(`UPDATE lineup_items SET removed_at = ?, removed_by_host = ?
+		WHERE stream_id = ? AND product_id = ? AND removed_at IS NULL`, at.UTC(), byHost, streamID, productID)
+	if res.Error != nil {
+		return fmt.Errorf("remove lineup item: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return errs.ErrNotFound
 	}
 	return nil
 }

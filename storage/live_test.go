@@ -350,3 +350,62 @@ func TestLiveCommissionNeverCutByARace(t *testing.T) {
 		}
 	}
 }
+
+// TestLineupRemoval: removal keeps the item as a record, unpins the
+// product with pin.removed, and says who removed it; only a withdrawal by
+// the brand can be undone, as a new offer (added now, at any commission).
+func TestLineupRemoval(t *testing.T) {
+	ctx := context.Background()
+	w := newLiveWorld(t)
+	store := storage.NewLiveStore(w.db)
+	w.goLive(t, 1500, w.creator)
+	if _, err := w.svc.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodA.ID}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, w.svc.RemoveFromLineup(ctx, w.brandB, w.stream.ID, w.prodA.ID), errs.CodeNotFound)
+
+	w.now = w.now.Add(time.Minute)
+	if err := w.svc.RemoveFromLineup(ctx, w.agency, w.stream.ID, w.prodA.ID); err != nil {
+		t.Fatal(err)
+	}
+	types := w.outboxTypes(t)
+	if last := types[len(types)-1]; last != live.EventPinRemoved {
+		t.Errorf("last event %s, want %s", last, live.EventPinRemoved)
+	}
+	it, err := store.GetLineupItem(ctx, w.stream.ID, w.prodA.ID)
+	if err != nil || it.Offered() || !it.RemovedByHost || !it.RemovedAt.Equal(w.now) {
+		t.Fatalf("removed by the host: %+v, %v", it, err)
+	}
+	if pins, err := store.ActivePins(ctx, w.stream.ID); err != nil || len(pins) != 0 {
+		t.Errorf("active pins after the removal: %v, %v", pins, err)
+	}
+	_, err = w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, 3000)
+	wantCode(t, err, errs.CodeForbidden)
+
+	// Brand B withdraws its own product and offers it again, for less.
+	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 2000); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.RemoveFromLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := store.GetLineupItem(ctx, w.stream.ID, w.prodB.ID); err != nil || it.Offered() || it.RemovedByHost {
+		t.Fatalf("withdrawn by its brand: %+v, %v", it, err)
+	}
+	w.now = w.now.Add(time.Minute)
+	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 1000); err != nil {
+		t.Fatalf("offer again after withdrawing: %v", err)
+	}
+	reoffered := w.now
+	w.now = w.now.Add(time.Minute)
+	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 1200); err != nil {
+		t.Fatal(err)
+	}
+	it, err = store.GetLineupItem(ctx, w.stream.ID, w.prodB.ID)
+	if err != nil || !it.Offered() || it.CommissionBPS != 1200 || !it.AddedAt.Equal(reoffered) {
+		t.Errorf("offered again then raised: %+v, %v (want added at %s)", it, err, reoffered)
+	}
+	if err := store.RemoveLineupItem(ctx, w.stream.ID, w.prodA.ID, w.now, true); !errors.Is(err, errs.ErrNotFound) {
+		t.Errorf("removing a removed item: %v, want not found", err)
+	}
+}

@@ -220,7 +220,7 @@ func (s *OrderStore) LoadCheckout(ctx context.Context, streamID, pinID string, v
 	var vs []checkoutVariant
 	err = db.Raw(`SELECT v.id, v.product_id, v.brand_id, v.position, v.sku, v.title, v.price_amount, v.price_currency,
 			v.stock_available, v.created_at, l.brand_id AS lineup_brand_id, l.commission_bps, l.added_at
-		FROM variants v LEFT JOIN lineup_items l ON l.stream_id = ? AND l.product_id = v.product_id
+		FROM variants v LEFT JOIN lineup_items l ON l.stream_id = ? AND l.product_id = v.product_id AND l.removed_at IS NULL
 		WHERE v.id IN ?`, streamID, variantIDs).Scan(&vs).Error
 	if err != nil {
 		return order.Checkout{}, fmt.Errorf("load variants: %w", err)
@@ -291,7 +291,7 @@ func (s *OrderStore) loadCheckoutFast(ctx context.Context, streamID, pinID strin
 		FROM streams s
 		LEFT JOIN pins p ON p.id = $2 AND p.stream_id = s.id
 		LEFT JOIN variants v ON v.id = ANY($3::text[])
-		LEFT JOIN lineup_items l ON l.stream_id = s.id AND l.product_id = v.product_id
+		LEFT JOIN lineup_items l ON l.stream_id = s.id AND l.product_id = v.product_id AND l.removed_at IS NULL
 		WHERE s.id = $1`, streamID, pinID, variantIDs)
 	if err != nil {
 		return order.Checkout{}, fmt.Errorf("load checkout: %w", err)

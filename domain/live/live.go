@@ -51,6 +51,9 @@ var (
 	// ErrCommissionCut answers a brand lowering its commission in a live
 	// stream's line-up.
 	ErrCommissionCut = errs.New(errs.CodeInvalidState, "the commission cannot be lowered while the stream is live")
+	// ErrLineupDeclined refuses a brand offering again a product the
+	// stream's host took out of its line-up.
+	ErrLineupDeclined = errs.New(errs.CodeForbidden, "the stream's host removed this product from its line-up")
 	// ErrScreenFull answers a brand's pin when every pin on screen is
 	// another brand's: only the host may take those down.
 	ErrScreenFull = errs.New(errs.CodeInvalidState, "the screen is full with other brands' pins; the host may unpin one")
@@ -103,14 +106,21 @@ func (s Stream) Offset(t time.Time) time.Duration {
 }
 
 // LineupItem is a brand's product offered in a stream, with the commission
-// (basis points of the sale) the brand pays the creator for it.
+// (basis points of the sale) the brand pays the creator for it. A removed
+// item is no longer offered: it cannot be pinned or ordered. The brand may
+// offer it again unless the host removed it.
 type LineupItem struct {
 	StreamID      string
 	ProductID     string
 	BrandID       string
 	CommissionBPS int
 	AddedAt       time.Time
+	RemovedAt     *time.Time
+	RemovedByHost bool
 }
+
+// Offered reports whether the item is in the line-up (not removed).
+func (it LineupItem) Offered() bool { return it.RemovedAt == nil }
 
 // Flash is a flash sale on a pin: a special price for an allocated quantity,
 // optionally limited per buyer, until EndsAt.

@@ -27,8 +27,13 @@ type Store interface {
 	LockStream(ctx context.Context, id string) (Stream, error)
 	// SaveStreamState writes the status, started_at and ended_at of s.
 	SaveStreamState(ctx context.Context, s Stream) error
-	// PutLineupItem adds the item or updates its commission.
+	// PutLineupItem adds the item or updates its commission; an item that
+	// was removed is offered again, as added at it.AddedAt.
 	PutLineupItem(ctx context.Context, it LineupItem) error
+	// RemoveLineupItem marks an offered item removed at at, by the host or
+	// by its brand; an item absent or already removed answers errs.ErrNotFound.
+	RemoveLineupItem(ctx context.Context, streamID, productID string, at time.Time, byHost bool) error
+	// GetLineupItem and ListLineup return removed items too.
 	GetLineupItem(ctx context.Context, streamID, productID string) (LineupItem, error)
 	ListLineup(ctx context.Context, streamID string) ([]LineupItem, error)
 	InsertPin(ctx context.Context, p Pin) error
@@ -243,17 +248,18 @@ func (s *Service) AddToLineup(ctx context.Context, p party.Principal, streamID, 
 		if prod.Currency() != st.Currency {
 			return errs.Invalid("product_id", "is priced in %s but the stream sells in %s", prod.Currency(), st.Currency)
 		}
-		if st.Status == StatusLive {
+		was, err := s.store.GetLineupItem(ctx, st.ID, prod.ID)
+		switch {
+		case errors.Is(err, errs.ErrNotFound):
+		case err != nil:
+			return err
+		case was.RemovedByHost:
+			return ErrLineupDeclined // the host's say over its own show
+		case was.Offered() && st.Status == StatusLive && commissionBPS < was.CommissionBPS:
 			// The host promotes the product on the terms it joined with:
 			// while the show is on, a brand may raise its commission, never
 			// cut it.
-			was, err := s.store.GetLineupItem(ctx, st.ID, prod.ID)
-			if err == nil && commissionBPS < was.CommissionBPS {
-				return ErrCommissionCut
-			}
-			if err != nil && !errors.Is(err, errs.ErrNotFound) {
-				return err
-			}
+			return ErrCommissionCut
 		}
 		it = LineupItem{StreamID: st.ID, ProductID: prod.ID, BrandID: prod.BrandID, CommissionBPS: commissionBPS, AddedAt: s.clock()}
 		return s.store.PutLineupItem(ctx, it)
@@ -283,11 +289,60 @@ func (s *Service) Lineup(ctx context.Context, p party.Principal, streamID string
 	if err != nil {
 		return nil, err
 	}
-	views := make([]LineupView, len(items))
-	for i, it := range items {
-		views[i] = LineupView{LineupItem: it, ShowsCommission: canHost(p, st) || p.IsAdmin() || p.IsBrand(it.BrandID)}
+	views := make([]LineupView, 0, len(items))
+	for _, it := range items {
+		if it.Offered() {
+			views = append(views, LineupView{LineupItem: it, ShowsCommission: canHost(p, st) || p.IsAdmin() || p.IsBrand(it.BrandID)})
+		}
 	}
 	return views, nil
+}
+
+// RemoveFromLineup takes a product out of a stream's line-up and off the
+// screen (its pins are removed, a flash sale with them), so it can no
+// longer be pinned or ordered there; orders already placed stay payable.
+// The host (the stream's creator or agency) or an admin may remove any
+// product, and its brand cannot offer it in this stream again; the brand
+// may withdraw its own and offer it again later. Not once the stream has
+// ended: its line-up is then the record of the show.
+func (s *Service) RemoveFromLineup(ctx context.Context, p party.Principal, streamID, productID string) error {
+	return s.tx.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.store.LockStream(ctx, streamID)
+		if err != nil {
+			return err
+		}
+		item, err := s.store.GetLineupItem(ctx, st.ID, productID)
+		if err != nil {
+			return err
+		}
+		byHost := canHost(p, st) || p.IsAdmin()
+		if !item.Offered() || (!byHost && !p.IsBrand(item.BrandID)) {
+			return errs.ErrNotFound
+		}
+		if st.Status == StatusEnded {
+			return ErrStreamEnded
+		}
+		now := s.clock()
+		if err := s.store.RemoveLineupItem(ctx, st.ID, item.ProductID, now, byHost); err != nil {
+			return err
+		}
+		pins, err := s.store.ActivePins(ctx, st.ID)
+		if err != nil {
+			return err
+		}
+		var evs []event.Event
+		for _, pin := range pins {
+			if pin.ProductID != item.ProductID {
+				continue
+			}
+			ev, err := s.unpin(ctx, st, pin, now)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
+		}
+		return s.pub.Publish(ctx, evs...)
+	})
 }
 
 // PinProduct shows a line-up product on every viewer's player, optionally as
@@ -307,7 +362,7 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 			return err
 		}
 		item, err := s.store.GetLineupItem(ctx, st.ID, in.ProductID)
-		if errors.Is(err, errs.ErrNotFound) {
+		if errors.Is(err, errs.ErrNotFound) || (err == nil && !item.Offered()) {
 			return ErrNotInLineup
 		}
 		if err != nil {

@@ -216,7 +216,8 @@ func (s *Service) StreamStats(ctx context.Context, p party.Principal, streamID s
 }
 
 // scope returns whose sales p reads in st: "" for the whole stream, a brand
-// id for a line-up brand's own, or errs.ErrNotFound.
+// id for a line-up brand's own (also once its products were removed: what
+// it sold there is still its own), or errs.ErrNotFound.
 func (s *Service) scope(ctx context.Context, p party.Principal, st live.Stream) (string, error) {
 	switch {
 	case p.IsAdmin(), p.IsCreator(st.CreatorID), st.AgencyID != "" && p.IsAgency(st.AgencyID):
