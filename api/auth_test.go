@@ -114,6 +114,9 @@ type accessRow struct {
 	// header returns headers the call needs besides the token, given its
 	// body: an Idempotency-Key, a webhook's signature.
 	header func(w *world, body any) map[string]string
+	// ownToken makes each caller use a fresh token of its role and tenant,
+	// for calls that end the token they carry.
+	ownToken bool
 }
 
 // freshKey gives every call a new Idempotency-Key.
@@ -175,6 +178,11 @@ func accessMatrix() map[string]accessRow {
 			call: get(func(w *world) string { return "/v1/shoppers/" + w.a().shopper.ID })},
 		"POST /v1/tokens": {who: []party.Role{admin, agency}, tenant: true, want: 201, call: func(_ testing.TB, w *world) (string, any) {
 			return "/v1/tokens", map[string]any{"role": "creator", "party_id": w.a().creator.ID}
+		}},
+		"DELETE /v1/tokens/current": {who: party.Roles(), want: 204, ownToken: true, call: get(fixed("/v1/tokens/current"))},
+		// A token of tenant A's creator: tenant B's agency gets 404.
+		"DELETE /v1/tokens/:id": {who: []party.Role{admin, agency}, tenant: true, want: 204, call: func(t testing.TB, w *world) (string, any) {
+			return "/v1/tokens/" + w.tokenID(t, w.freshToken(t, creator, 0)), nil
 		}},
 
 		"POST /v1/products": {who: []party.Role{brand}, want: 201, call: func(_ testing.TB, w *world) (string, any) {
@@ -349,19 +357,23 @@ func TestAccessMatrix(t *testing.T) {
 				}
 				return
 			}
+			token := w.token
+			if row.ownToken {
+				token = func(role party.Role, i int) string { return w.freshToken(t, role, i) }
+			}
 			call("", http.StatusUnauthorized, "unauthenticated")
 			for _, role := range party.Roles() {
 				if !slices.Contains(row.who, role) {
-					call(w.token(role, 0), http.StatusForbidden, "forbidden")
+					call(token(role, 0), http.StatusForbidden, "forbidden")
 					continue
 				}
-				call(w.token(role, 0), want, "")
+				call(token(role, 0), want, "")
 				if row.tenant && role != party.RoleAdmin {
 					status, code := http.StatusNotFound, "not_found"
 					if st, ok := row.tenantStatus[role]; ok {
 						status, code = st, problemCodeOf(st)
 					}
-					call(w.token(role, 1), status, code)
+					call(token(role, 1), status, code)
 				}
 			}
 		})

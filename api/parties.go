@@ -253,6 +253,25 @@ func (s *server) createToken(c *gin.Context) error {
 	return reply(c, http.StatusCreated, body)
 }
 
+// revokeToken answers DELETE /v1/tokens/{id}: an admin ends any token, an
+// agency its own and its creators'; on every node at once.
+func (s *server) revokeToken(c *gin.Context) error {
+	if err := s.parties.RevokeToken(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
+// revokeCurrentToken answers DELETE /v1/tokens/current: the caller signs
+// out, ending the token the request carries.
+func (s *server) revokeCurrentToken(c *gin.Context) error {
+	token, _ := bearerToken(c.Request.Header.Values("Authorization")) // authorize checked it
+	if err := s.parties.RevokeBearer(c.Request.Context(), token); err != nil {
+		return err
+	}
+	return noContent(c)
+}
+
 // me answers GET /v1/me: who the token acts as, with its party. A token
 // whose party no longer exists answers 404 like the party would.
 func (s *server) me(c *gin.Context) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -197,6 +198,66 @@ func TestCreateToken(t *testing.T) {
 	if m := me(t, c, tok.Token); m.Shopper == nil || m.Shopper.ID != w.b().shopper.ID {
 		t.Errorf("me %+v", m)
 	}
+}
+
+// TestRevokeToken: a token ends at once, by its holder (sign out) or by
+// who may issue it (an admin, an agency for its creators and itself), and
+// ending it again changes nothing.
+func TestRevokeToken(t *testing.T) {
+	w := newWorld(t)
+	c := w.client(t)
+	mint := func(issuer string, body map[string]any) tokenReply {
+		t.Helper()
+		var tok tokenReply
+		c.Call(http.MethodPost, "/v1/tokens", issuer, body).Want(201).JSON(&tok)
+		c.Call(http.MethodGet, "/v1/me", tok.Token, nil).Want(200)
+		return tok
+	}
+	wantEnded := func(what, token string) {
+		t.Helper()
+		if p := c.Call(http.MethodGet, "/v1/me", token, nil).Want(401).Problem(); p.Code != "unauthenticated" {
+			t.Errorf("%s: code %s after revoking", what, p.Code)
+		}
+	}
+
+	// A shopper signs out.
+	var sh shopperReply
+	c.Call(http.MethodPost, "/v1/shoppers", "", map[string]any{"display_name": "Ana"}).Want(201).JSON(&sh)
+	c.Call(http.MethodDelete, "/v1/tokens/current", sh.Token, nil).Want(204)
+	wantEnded("signed out", sh.Token)
+	c.Call(http.MethodDelete, "/v1/tokens/current", sh.Token, nil).Want(401)
+
+	// An admin ends a brand's token, and an expiring one, by id.
+	brandTok := mint(w.admin, map[string]any{"role": "brand", "party_id": w.a().brand.ID})
+	later := mint(w.admin, map[string]any{"role": "shopper", "party_id": w.a().shopper.ID,
+		"expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+	for _, tok := range []tokenReply{brandTok, later} {
+		c.Call(http.MethodDelete, "/v1/tokens/"+tok.ID, w.admin, nil).Want(204)
+		wantEnded(tok.Role+" token revoked by an admin", tok.Token)
+		c.Call(http.MethodDelete, "/v1/tokens/"+tok.ID, w.admin, nil).Want(204)
+	}
+
+	// An agency ends its creators' tokens and its own, nobody else's.
+	agencyA := w.token(party.RoleAgency, 0)
+	creatorTok := mint(agencyA, map[string]any{"role": "creator", "party_id": w.a().creator.ID})
+	otherBrand := mint(w.admin, map[string]any{"role": "brand", "party_id": w.a().brand.ID})
+	otherAgency := mint(w.admin, map[string]any{"role": "agency", "party_id": w.b().agency.ID})
+	ownTok := mint(w.admin, map[string]any{"role": "agency", "party_id": w.a().agency.ID})
+	before := w.snapshot(t)
+	for _, tok := range []tokenReply{otherBrand, otherAgency} {
+		if p := c.Call(http.MethodDelete, "/v1/tokens/"+tok.ID, agencyA, nil).Want(404).Problem(); p.Code != "not_found" {
+			t.Errorf("agency revoking a %s token: %s", tok.Role, p.Code)
+		}
+		c.Call(http.MethodGet, "/v1/me", tok.Token, nil).Want(200)
+	}
+	if after := w.snapshot(t); !maps.Equal(before, after) {
+		t.Errorf("refused revocations changed the database")
+	}
+	c.Call(http.MethodDelete, "/v1/tokens/"+creatorTok.ID, agencyA, nil).Want(204)
+	wantEnded("creator token revoked by its agency", creatorTok.Token)
+	c.Call(http.MethodDelete, "/v1/tokens/"+ownTok.ID, agencyA, nil).Want(204)
+	wantEnded("agency token revoked by its agency", ownTok.Token)
+	c.Call(http.MethodGet, "/v1/me", agencyA, nil).Want(200)
 }
 
 func TestShopperSignup(t *testing.T) {

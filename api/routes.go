@@ -30,6 +30,8 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/v1/shoppers", public(), s.createShopper},
 		{http.MethodGet, "/v1/shoppers/:id", allow(party.RoleAdmin, party.RoleShopper), s.getShopper},
 		{http.MethodPost, "/v1/tokens", allow(party.RoleAdmin, party.RoleAgency), s.createToken},
+		{http.MethodDelete, "/v1/tokens/current", allow(party.Roles()...), s.revokeCurrentToken},
+		{http.MethodDelete, "/v1/tokens/:id", allow(party.RoleAdmin, party.RoleAgency), s.revokeToken},
 
 		// Catalog.
 		{http.MethodPost, "/v1/products", allow(party.RoleBrand), s.createProduct},

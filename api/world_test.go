@@ -366,6 +366,26 @@ func (w *world) storeToken(t testing.TB, role party.Role, partyID string, expire
 	return plain
 }
 
+// freshToken stores a new token acting as role for tenant i's party of
+// that role (admins have none) and returns its plaintext.
+func (w *world) freshToken(t testing.TB, role party.Role, i int) string {
+	t.Helper()
+	tn := &w.tenants[i]
+	partyID := map[party.Role]string{party.RoleBrand: tn.brand.ID, party.RoleAgency: tn.agency.ID,
+		party.RoleCreator: tn.creator.ID, party.RoleShopper: tn.shopper.ID}[role]
+	return w.storeToken(t, role, partyID, time.Time{})
+}
+
+// tokenID returns the id of the stored token whose plaintext this is.
+func (w *world) tokenID(t testing.TB, plaintext string) string {
+	t.Helper()
+	tok, err := w.tokens.TokenByHash(context.Background(), party.HashToken(plaintext))
+	if err != nil {
+		t.Fatalf("find token: %v", err)
+	}
+	return tok.ID
+}
+
 // snapshotTables are the tables the parties, catalog, live and order routes write, with
 // the columns that define their state (a token's last use changes on every
 // authentication and is left out).

@@ -128,6 +128,25 @@ func (s *TokenStore) KeepOperatorToken(ctx context.Context, id string, at time.T
 	return int(n), nil
 }
 
+// GetToken returns the token with this id or errs.ErrNotFound.
+func (s *TokenStore) GetToken(ctx context.Context, id string) (party.Token, error) {
+	var m tokenModel
+	if err := conn(ctx, s.db).Where("id = ?", id).Take(&m).Error; err != nil {
+		return party.Token{}, notFoundOr("get token", err)
+	}
+	return m.toDomain(), nil
+}
+
+// ExpireToken makes the token expire at at unless it expires earlier.
+func (s *TokenStore) ExpireToken(ctx context.Context, id string, at time.Time) error {
+	err := conn(ctx, s.db).Exec(`UPDATE tokens SET expires_at = ? WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		at.UTC(), id, at.UTC()).Error
+	if err != nil {
+		return fmt.Errorf("expire token: %w", err)
+	}
+	return nil
+}
+
 // TokenByHash returns the token with this SHA-256 hash or errs.ErrNotFound.
 func (s *TokenStore) TokenByHash(ctx context.Context, hash []byte) (party.Token, error) {
 	if inTransaction(ctx) {

@@ -44,6 +44,10 @@ type TokenStore interface {
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
 	// TouchToken records that the token was used at at.
 	TouchToken(ctx context.Context, id string, at time.Time) error
+	// GetToken answers errs.ErrNotFound when no token has this id.
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ExpireToken makes the token expire at at, unless it expires earlier.
+	ExpireToken(ctx context.Context, id string, at time.Time) error
 	// KeepOperatorToken marks the token id as the one provisioned from the
 	// operator's configuration, and expires at at every other token so
 	// marked that never expired, reporting how many, one call at a time
@@ -322,6 +326,78 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		}
 	}
 	return Principal{Role: t.Role, PartyID: t.PartyID}, nil
+}
+
+// RevokeToken ends the token tokenID now, on every node: an admin may
+// revoke any token, an agency its own and its creators' (the tokens it may
+// issue); other callers revoke the token they hold with RevokeBearer. A
+// token p may not revoke answers errs.ErrNotFound, like one that does not
+// exist; one that has already ended stays as it is.
+func (s *Service) RevokeToken(ctx context.Context, p Principal, tokenID string) error {
+	if p.Role != RoleAdmin && p.Role != RoleAgency {
+		return errs.ErrForbidden
+	}
+	if !id.Valid(PrefixToken, tokenID) {
+		return errs.ErrNotFound
+	}
+	t, err := s.tokens.GetToken(ctx, tokenID)
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	if p.Role == RoleAgency {
+		mine, err := s.agencyMayRevoke(ctx, p, t)
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		if !mine {
+			return errs.ErrNotFound
+		}
+	}
+	return s.expire(ctx, t)
+}
+
+// agencyMayRevoke reports whether t is agency p's own token or one of its
+// creators'.
+func (s *Service) agencyMayRevoke(ctx context.Context, p Principal, t Token) (bool, error) {
+	switch t.Role {
+	case RoleAgency:
+		return p.IsAgency(t.PartyID), nil
+	case RoleCreator:
+		c, err := s.store.GetCreator(ctx, t.PartyID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && c.AgencyID == p.PartyID, err
+	}
+	return false, nil
+}
+
+// RevokeBearer ends the token whose plaintext this is (signing out): who
+// holds a token may end it. An unknown token answers ErrUnauthenticated.
+func (s *Service) RevokeBearer(ctx context.Context, plaintext string) error {
+	if plaintext == "" || len(plaintext) > maxTokenLen {
+		return ErrUnauthenticated
+	}
+	t, err := s.tokens.TokenByHash(ctx, HashToken(plaintext))
+	if errors.Is(err, errs.ErrNotFound) {
+		return ErrUnauthenticated
+	}
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	return s.expire(ctx, t)
+}
+
+// expire makes t expire now unless it already has.
+func (s *Service) expire(ctx context.Context, t Token) error {
+	now := s.clock()
+	if t.Expired(now) {
+		return nil
+	}
+	if err := s.tokens.ExpireToken(ctx, t.ID, now); err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	return nil
 }
 
 // EnsureAdminToken makes plaintext (the DAIHUO_ADMIN_TOKEN of the
