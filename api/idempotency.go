@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -183,8 +184,14 @@ func idempotencyScope(c *gin.Context) string {
 }
 
 // requestHash identifies a request under a key: its path (which names the
-// object on routes with ids) and its body.
+// object on routes with ids) and its body, without the whitespace between
+// JSON tokens, so a retry that spaces or indents the same JSON otherwise is
+// the same request. (Compact JSON, what clients send, hashes as before.)
 func requestHash(path string, body []byte) []byte {
+	var compact bytes.Buffer
+	if json.Compact(&compact, body) == nil {
+		body = compact.Bytes()
+	}
 	h := sha256.New()
 	h.Write([]byte(path))
 	h.Write([]byte{0})

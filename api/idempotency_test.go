@@ -137,6 +137,12 @@ func TestIdempotentReplay(t *testing.T) {
 		t.Errorf("replay differs: %v %s, first %v %s", again.Header, again.Body, first.Header, first.Body)
 	}
 
+	// The same JSON spaced otherwise is the same request.
+	spaced := withKey(t, http.MethodPost, "/test/idem/a", shopperToken, "k1", "{\n  \"answer\": 201,\n  \"panic\": false,\n  \"block\": false,\n  \"note\": \"one\"\n}\n")
+	spaced.Header.Set("Content-Type", "application/json")
+	if res := c.Do(spaced).Want(201); res.Header.Get(replayedHeader) != "true" || !bytes.Equal(res.Body, first.Body) {
+		t.Errorf("indented retry: replayed %q, body %s", res.Header.Get(replayedHeader), res.Body)
+	}
 	// Another body, another path: another request under the same key.
 	wantCode(t, idemCall(t, c, "a", shopperToken, "k1", idemRequest{Answer: 201, Note: "two"}).Want(409), "idempotency_conflict", "")
 	wantCode(t, idemCall(t, c, "b", shopperToken, "k1", ok).Want(409), "idempotency_conflict", "")
