@@ -432,13 +432,15 @@ func TestLineupRemoval(t *testing.T) {
 	}
 	c.Call(http.MethodGet, "/v1/streams/"+st.ID+"/stats", brand, nil).Want(200)
 
-	// The brand withdraws its product from another show, then offers it again.
+	// The brand withdraws its product from another show, then offers it
+	// again, not for less while the show is on.
 	other := w.newStream(t, 0, true)
 	c.Call(http.MethodDelete, "/v1/streams/"+other.ID+"/lineup/"+prd.ID, brand, nil).Want(204)
 	if got := offered(other.ID); len(got) != 0 {
 		t.Errorf("line-up after the brand withdrew: %v", got)
 	}
-	c.Call(http.MethodPost, "/v1/streams/"+other.ID+"/lineup", brand, map[string]any{"product_id": prd.ID, "commission_bps": 800}).Want(201)
+	wantCode(t, c.Call(http.MethodPost, "/v1/streams/"+other.ID+"/lineup", brand, map[string]any{"product_id": prd.ID, "commission_bps": 800}).Want(409), "invalid_state", "")
+	c.Call(http.MethodPost, "/v1/streams/"+other.ID+"/lineup", brand, map[string]any{"product_id": prd.ID, "commission_bps": 1000}).Want(201)
 	if got := offered(other.ID); !slices.Equal(got, []string{prd.ID}) {
 		t.Errorf("line-up after offering again: %v", got)
 	}

@@ -353,7 +353,8 @@ func TestLiveCommissionNeverCutByARace(t *testing.T) {
 
 // TestLineupRemoval: removal keeps the item as a record, unpins the
 // product with pin.removed, and says who removed it; only a withdrawal by
-// the brand can be undone, as a new offer (added now, at any commission).
+// the brand can be undone, as a new offer (added now; during the show, at
+// no lower commission).
 func TestLineupRemoval(t *testing.T) {
 	ctx := context.Background()
 	w := newLiveWorld(t)
@@ -382,7 +383,8 @@ func TestLineupRemoval(t *testing.T) {
 	_, err = w.svc.AddToLineup(ctx, w.brandA, w.stream.ID, w.prodA.ID, 3000)
 	wantCode(t, err, errs.CodeForbidden)
 
-	// Brand B withdraws its own product and offers it again, for less.
+	// Brand B withdraws its own product and offers it again: not for less
+	// while the show is on.
 	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 2000); err != nil {
 		t.Fatal(err)
 	}
@@ -393,16 +395,18 @@ func TestLineupRemoval(t *testing.T) {
 		t.Fatalf("withdrawn by its brand: %+v, %v", it, err)
 	}
 	w.now = w.now.Add(time.Minute)
-	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 1000); err != nil {
+	_, err = w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 1000)
+	wantCode(t, err, errs.CodeInvalidState)
+	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 2000); err != nil {
 		t.Fatalf("offer again after withdrawing: %v", err)
 	}
 	reoffered := w.now
 	w.now = w.now.Add(time.Minute)
-	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 1200); err != nil {
+	if _, err := w.svc.AddToLineup(ctx, w.brandB, w.stream.ID, w.prodB.ID, 2200); err != nil {
 		t.Fatal(err)
 	}
 	it, err = store.GetLineupItem(ctx, w.stream.ID, w.prodB.ID)
-	if err != nil || !it.Offered() || it.CommissionBPS != 1200 || !it.AddedAt.Equal(reoffered) {
+	if err != nil || !it.Offered() || it.CommissionBPS != 2200 || !it.AddedAt.Equal(reoffered) {
 		t.Errorf("offered again then raised: %+v, %v (want added at %s)", it, err, reoffered)
 	}
 	if err := store.RemoveLineupItem(ctx, w.stream.ID, w.prodA.ID, w.now, true); !errors.Is(err, errs.ErrNotFound) {

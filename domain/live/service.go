@@ -255,10 +255,11 @@ func (s *Service) AddToLineup(ctx context.Context, p party.Principal, streamID, 
 			return err
 		case was.RemovedByHost:
 			return ErrLineupDeclined // the host's say over its own show
-		case was.Offered() && st.Status == StatusLive && commissionBPS < was.CommissionBPS:
+		case st.Status == StatusLive && commissionBPS < was.CommissionBPS:
 			// The host promotes the product on the terms it joined with:
 			// while the show is on, a brand may raise its commission, never
-			// cut it.
+			// cut it, not even by withdrawing the product and offering it
+			// again.
 			return ErrCommissionCut
 		}
 		it = LineupItem{StreamID: st.ID, ProductID: prod.ID, BrandID: prod.BrandID, CommissionBPS: commissionBPS, AddedAt: s.clock()}
