@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,8 @@ import (
 // Metrics are the Prometheus instruments of the relay and the consumers. A
 // nil *Metrics records nothing.
 type Metrics struct {
+	reg             prometheus.Registerer
+	relayOnce       sync.Once
 	outboxBacklog   prometheus.Gauge
 	relayLag        prometheus.Gauge
 	published       *prometheus.CounterVec
@@ -20,15 +23,19 @@ type Metrics struct {
 	handlerFailures *prometheus.CounterVec
 }
 
-// NewMetrics creates the instruments and registers them with reg (when reg
-// is not nil): daihuo_outbox_backlog, daihuo_relay_lag_seconds,
-// daihuo_events_published_total{topic}, daihuo_publish_errors_total,
-// daihuo_consumer_lag{group}, daihuo_events_consumed_total{group},
-// daihuo_events_duplicate_total{group}, daihuo_events_poison_total{group} and
+// NewMetrics creates the instruments and registers the consumers' with reg
+// (when reg is not nil): daihuo_consumer_lag{group},
+// daihuo_events_consumed_total{group}, daihuo_events_duplicate_total{group},
+// daihuo_events_poison_total{group} and
 // daihuo_consumer_handler_errors_total{group}. Every member of a group reports
-// the whole group's lag, so aggregate it with max by (group).
+// the whole group's lag, so aggregate it with max by (group). The relay's
+// (daihuo_outbox_backlog, daihuo_relay_lag_seconds,
+// daihuo_events_published_total{topic}, daihuo_publish_errors_total) are
+// registered by NewRelay, so a node that runs no relay does not report an
+// outbox backlog of 0.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		reg: reg,
 		outboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "daihuo_outbox_backlog",
 			Help: "Events written to the outbox and not yet published.",
@@ -67,10 +74,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"group"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.outboxBacklog, m.relayLag, m.published, m.publishErrors,
-			m.consumerLag, m.consumed, m.duplicates, m.poison, m.handlerFailures)
+		reg.MustRegister(m.consumerLag, m.consumed, m.duplicates, m.poison, m.handlerFailures)
 	}
 	return m
+}
+
+// exportRelay registers the relay's instruments, once.
+func (m *Metrics) exportRelay() {
+	if m == nil || m.reg == nil {
+		return
+	}
+	m.relayOnce.Do(func() { m.reg.MustRegister(m.outboxBacklog, m.relayLag, m.published, m.publishErrors) })
 }
 
 func (m *Metrics) setBacklog(n int64, oldest time.Duration) {

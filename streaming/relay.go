@@ -41,6 +41,7 @@ func NewRelay(store OutboxStore, producer *Producer, logger *slog.Logger, metric
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	metrics.exportRelay()
 	return &Relay{
 		store:         store,
 		producer:      producer,

@@ -29,6 +29,15 @@ func TestPinThroughNodeAReachesViewerOnNodeB(t *testing.T) {
 	defer stopA()
 	urlB, stopB := startServeWith(t, getenv, dir, "--roles", "api")
 	defer stopB()
+	// Only the node that runs the relay reports the outbox's backlog.
+	for _, n := range []struct {
+		url  string
+		want bool
+	}{{urlA, true}, {urlB, false}} {
+		if _, body := get(t, n.url+"/metrics"); strings.Contains(body, "daihuo_outbox_backlog") != n.want {
+			t.Errorf("%s/metrics reports daihuo_outbox_backlog: %v, want %v", n.url, !n.want, n.want)
+		}
+	}
 
 	w2, err := newBenchWorld(ctx, &benchServer{url: urlA, admin: testAdminToken})
 	if err != nil {
