@@ -30,13 +30,14 @@ type streamJSON struct {
 	EndedAt     *time.Time        `json:"ended_at"`
 	Pins        []live.PinPayload `json:"pins"`
 	Viewers     int               `json:"viewers"`
+	Likes       int64             `json:"likes"`
 }
 
 // toStreamJSON converts a stream, its pins on screen and its viewer count.
 func toStreamJSON(st live.Stream, pins []live.Pin, viewers int) streamJSON {
 	out := streamJSON{ID: st.ID, CreatorID: st.CreatorID, Title: st.Title, Currency: st.Currency, Status: st.Status,
 		PlaybackURL: st.PlaybackURL, ScheduledAt: st.ScheduledAt, StartedAt: st.StartedAt, EndedAt: st.EndedAt,
-		Pins: make([]live.PinPayload, len(pins)), Viewers: viewers}
+		Pins: make([]live.PinPayload, len(pins)), Viewers: viewers, Likes: st.Likes}
 	for i, p := range pins {
 		out.Pins[i] = live.PinPayloadOf(p)
 	}

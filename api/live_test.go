@@ -65,6 +65,7 @@ type (
 		EndedAt     *time.Time `json:"ended_at"`
 		Pins        []pinReply `json:"pins"`
 		Viewers     int        `json:"viewers"`
+		Likes       int64      `json:"likes"`
 	}
 	lineupReply struct {
 		StreamID      string `json:"stream_id"`
@@ -541,6 +542,9 @@ func TestLikesAreBatched(t *testing.T) {
 	decodeData(t, rows[0].Data, &batch)
 	if batch != (live.LikesPayload{StreamID: st.ID, Count: 54, Total: 54}) {
 		t.Errorf("batch %+v", batch)
+	}
+	if got := stream(t, c, st.ID).Likes; got != 54 {
+		t.Errorf("the stream says %d likes, want 54", got)
 	}
 	// Nothing pending: the next flush publishes nothing.
 	if err := w.room.FlushLikes(context.Background()); err != nil {

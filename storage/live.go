@@ -33,6 +33,7 @@ type streamModel struct {
 	StartedAt   *time.Time `gorm:"column:started_at"`
 	EndedAt     *time.Time `gorm:"column:ended_at"`
 	CreatedAt   time.Time  `gorm:"column:created_at"`
+	Likes       int64      `gorm:"column:likes;->"` // written only by AddLikes
 }
 
 func (streamModel) TableName() string { return "streams" }
@@ -46,7 +47,7 @@ func streamFromDomain(s live.Stream) streamModel {
 func (m streamModel) toDomain() live.Stream {
 	return live.Stream{ID: m.ID, CreatorID: m.CreatorID, AgencyID: optStringValue(m.AgencyID), Title: m.Title,
 		Currency: m.Currency, Status: live.Status(m.Status), PlaybackURL: m.PlaybackURL, ScheduledAt: utcPtr(m.ScheduledAt),
-		StartedAt: utcPtr(m.StartedAt), EndedAt: utcPtr(m.EndedAt), CreatedAt: m.CreatedAt.UTC()}
+		StartedAt: utcPtr(m.StartedAt), EndedAt: utcPtr(m.EndedAt), CreatedAt: m.CreatedAt.UTC(), Likes: m.Likes}
 }
 
 type lineupModel struct {

@@ -75,6 +75,7 @@ type Stream struct {
 	StartedAt   *time.Time
 	EndedAt     *time.Time
 	CreatedAt   time.Time
+	Likes       int64 // taps so far, as last flushed (once a second)
 }
 
 // Start puts a scheduled stream on air.

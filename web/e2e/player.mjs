@@ -102,6 +102,17 @@ try {
   await page.locator('#chat li', { hasText: 'hello from the player' }).waitFor({ timeout });
   seen.chat = true;
 
+  // Likes tapped here reach the count on every player, and a viewer who
+  // comes later starts from the stream's total, not from zero.
+  for (let i = 0; i < 3; i++) await page.click('#like');
+  await page.locator('#likes', { hasText: /^3$/ }).waitFor({ timeout });
+  const later = await watch(`/watch/${STREAM_ID}`);
+  await later.page.locator('#status', { hasText: 'live' }).waitFor({ timeout });
+  seen.likesForLaterViewer = await later.page.locator('#likes').textContent();
+  if (seen.likesForLaterViewer !== '3') throw new Error('a later viewer sees ' + seen.likesForLaterViewer + ' likes, want 3');
+  if (later.errors.length) throw new Error('errors on the later viewer: ' + later.errors.join('; '));
+  await later.page.close();
+
   // Markup in a message is shown as text, never run.
   const markup = '<img src=x onerror=alert(1)>';
   await page.fill('#chat-text', markup);

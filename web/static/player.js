@@ -265,6 +265,7 @@ function connect() {
   es.onopen = () => { resumable = true; failures = 0; };
   on('snapshot', (s) => {
     renderStream(s);
+    $('likes').textContent = s.likes;
     state.pins = new Map(s.pins.map((p) => [p.id, p]));
     renderPins();
   });
