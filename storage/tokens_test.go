@@ -143,17 +143,33 @@ func TestAuthenticate(t *testing.T) {
 	_, err = e.parties.CreateTokenUntil(ctx, e.admin, party.RoleBrand, brand.PartyID, e.clock.Now().Add(-time.Second))
 	wantErr(t, err, errs.CodeValidation)
 
-	for _, tok := range []string{expiring.Token, forever.Token} {
-		if p, err := e.parties.Authenticate(ctx, tok); err != nil || p != brand {
-			t.Fatalf("Authenticate = %+v, %v; want %+v", p, err, brand)
+	// A token is issued in use, and its last use is written at most once
+	// a minute.
+	issued := e.clock.Now()
+	lastUsed := func() time.Time {
+		t.Helper()
+		var used time.Time
+		if err := e.db.Raw("SELECT last_used_at FROM tokens WHERE id = ?", forever.ID).Scan(&used).Error; err != nil {
+			t.Fatal(err)
 		}
+		return used
 	}
-	var used time.Time
-	if err := e.db.Raw("SELECT last_used_at FROM tokens WHERE id = ?", forever.ID).Scan(&used).Error; err != nil {
-		t.Fatal(err)
+	if used := lastUsed(); !used.Equal(issued) {
+		t.Fatalf("a new token's last_used_at = %v, want its issue time %v", used, issued)
 	}
-	if !used.Equal(e.clock.Now()) {
-		t.Fatalf("last_used_at = %v, want %v", used, e.clock.Now())
+	for _, step := range []struct {
+		after time.Duration
+		want  time.Time
+	}{{0, issued}, {30 * time.Second, issued}, {31 * time.Second, issued.Add(61 * time.Second)}} {
+		e.clock.Add(step.after)
+		for _, tok := range []string{expiring.Token, forever.Token} {
+			if p, err := e.parties.Authenticate(ctx, tok); err != nil || p != brand {
+				t.Fatalf("Authenticate = %+v, %v; want %+v", p, err, brand)
+			}
+		}
+		if used := lastUsed(); !used.Equal(step.want) {
+			t.Fatalf("%s after issue: last_used_at = %v, want %v", e.clock.Now().Sub(issued), used, step.want)
+		}
 	}
 
 	e.clock.Add(time.Hour) // the expiring token's last valid instant has passed
