@@ -46,6 +46,13 @@ type IdempotencyStore struct {
 	claims    *group.Group[idempotencyClaim, bool]
 	completes *group.Group[idempotencyAnswer, bool]
 	exists    *group.Group[scopedKey, bool]
+	abandons  *group.Group[idempotencyAbandon, bool]
+}
+
+// idempotencyAbandon is an Abandon waiting for its group's DELETE.
+type idempotencyAbandon struct {
+	scope, key string
+	lease      idempotency.Lease
 }
 
 // scopedKey names one record.
@@ -78,6 +85,7 @@ func NewIdempotencyStore(db *gorm.DB, cfg IdempotencyConfig) *IdempotencyStore {
 	s.claims = group.New[idempotencyClaim, bool](1000, s.claimAll)
 	s.completes = group.New[idempotencyAnswer, bool](1000, s.completeAll)
 	s.exists = group.New[scopedKey, bool](1000, s.existAll)
+	s.abandons = group.New[idempotencyAbandon, bool](1000, s.abandonAll)
 	return s
 }
 
@@ -332,12 +340,23 @@ func (s *IdempotencyStore) whyNotHeld(ctx context.Context, op, scope, key string
 // answer worth replaying (a 5xx, a panic), so a retry runs it again. A claim
 // a retry took over stays: idempotency.ErrLeaseLost.
 func (s *IdempotencyStore) Abandon(ctx context.Context, scope, key string, lease idempotency.Lease) error {
-	res := conn(ctx, s.db).Exec(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress' AND lease = ?`,
-		scope, key, string(lease))
-	if res.Error != nil {
-		return fmt.Errorf("idempotency abandon: %w", res.Error)
+	var deleted bool
+	if inTransaction(ctx) {
+		res := conn(ctx, s.db).Exec(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'in_progress' AND lease = ?`,
+			scope, key, string(lease))
+		if res.Error != nil {
+			return fmt.Errorf("idempotency abandon: %w", res.Error)
+		}
+		deleted = res.RowsAffected == 1
+	} else {
+		// A crowd refused at once (a flash sale sold out under it)
+		// abandons its claims together: grouped, one statement.
+		var err error
+		if deleted, err = s.abandons.Do(ctx, idempotencyAbandon{scope, key, lease}); err != nil {
+			return err
+		}
 	}
-	if res.RowsAffected == 1 {
+	if deleted {
 		return nil
 	}
 	err := s.whyNotHeld(ctx, "abandon", scope, key, lease)
@@ -345,6 +364,38 @@ func (s *IdempotencyStore) Abandon(ctx context.Context, scope, key string, lease
 		return nil // nothing in progress: nothing to forget
 	}
 	return err
+}
+
+// abandonAll deletes a group's claims still in progress under their
+// leases with one statement and reports which ones it deleted.
+func (s *IdempotencyStore) abandonAll(ctx context.Context, as []idempotencyAbandon) ([]bool, error) {
+	scopes, keys, leases := make([]string, len(as)), make([]string, len(as)), make([]string, len(as))
+	for i, a := range as {
+		scopes[i], keys[i], leases[i] = a.scope, a.key, string(a.lease)
+	}
+	rows, err := SQL(s.db).QueryContext(ctx, `DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[], $3::text[]) AS u(scope, key, lease)
+		WHERE k.scope = u.scope AND k.key = u.key AND k.lease = u.lease AND k.state = 'in_progress'
+		RETURNING k.scope, k.key, k.lease`, scopes, keys, leases)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency abandon: %w", err)
+	}
+	defer rows.Close()
+	gone := map[idempotencyAbandon]bool{}
+	for rows.Next() {
+		var a idempotencyAbandon
+		if err := rows.Scan(&a.scope, &a.key, &a.lease); err != nil {
+			return nil, fmt.Errorf("idempotency abandon: %w", err)
+		}
+		gone[a] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("idempotency abandon: %w", err)
+	}
+	out := make([]bool, len(as))
+	for i, a := range as {
+		out[i] = gone[a]
+	}
+	return out, nil
 }
 
 // Purge deletes up to limit records older than olderThan and reports how

@@ -195,3 +195,49 @@ func TestIdempotencyExistsGrouped(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestIdempotencyAbandonsGrouped abandons many claims at once, so they
+// share deletes: each deletes its own claim under its own lease only, and
+// one under a lease a retry took over keeps the retry's claim.
+func TestIdempotencyAbandonsGrouped(t *testing.T) {
+	db := storagetest.NewDB(t)
+	ctx := context.Background()
+	s := storage.NewIdempotencyStore(db, storage.IdempotencyConfig{Wait: 10 * time.Millisecond})
+	const scope = "shopper:shp_1 POST /v1/orders"
+	leases := make([]idempotency.Lease, 100)
+	for i := range leases {
+		var err error
+		if leases[i], _, err = s.Begin(ctx, scope, fmt.Sprintf("k%d", i), []byte("h")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := leases[1]
+	stale(t, db, "k1")
+	if _, _, err := s.Begin(ctx, scope, "k1", []byte("h")); err != nil { // a retry takes k1 over
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i += 2 { // the even keys, and k1 under its lost lease
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Abandon(ctx, scope, fmt.Sprintf("k%d", i), leases[i]); err != nil {
+				t.Errorf("Abandon(k%d) = %v", i, err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Abandon(ctx, scope, "k1", lost); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Errorf("Abandon(k1) under the lost lease = %v, want ErrLeaseLost", err)
+		}
+	}()
+	wg.Wait()
+	for i := range leases {
+		got, err := s.Exists(ctx, scope, fmt.Sprintf("k%d", i))
+		if want := i%2 == 1; err != nil || got != want {
+			t.Errorf("k%d exists = %v, %v; want %v", i, got, err, want)
+		}
+	}
+}

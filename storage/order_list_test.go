@@ -2,7 +2,11 @@ package storage_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,4 +116,38 @@ func TestListOrdersFilters(t *testing.T) {
 			t.Errorf("%+v: %v, want an error on %s alone", tc.q, err, tc.field)
 		}
 	}
+}
+
+// TestFindByIdempotencyKeyGrouped looks up many shoppers' keys at once, so
+// they share reads: each finds its own order, or none.
+func TestFindByIdempotencyKeyGrouped(t *testing.T) {
+	w := newOrderWorld(t, 4)
+	placed := map[string]string{} // shopper id + key → order id
+	for i, sh := range w.shoppers[:2] {
+		o, err := w.svc.PlaceOrder(context.Background(), sh, order.NewOrder{StreamID: w.stream.ID, IdempotencyKey: fmt.Sprintf("key-%d", i),
+			Items: []order.NewItem{{VariantID: w.prodB.Variants[0].ID, Quantity: 1}}, Shipping: w.shipping()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		placed[sh.PartyID+" "+o.IdempotencyKey] = o.ID
+	}
+	var wg sync.WaitGroup
+	for _, sh := range w.shoppers {
+		for key := range placed {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, k, _ := strings.Cut(key, " ")
+				o, err := w.store.FindByIdempotencyKey(context.Background(), sh.PartyID, k)
+				want := placed[sh.PartyID+" "+k]
+				switch {
+				case want == "" && !errors.Is(err, errs.ErrNotFound):
+					t.Errorf("%s under %s's key: %v, %v; want not found", sh.PartyID, k, o.ID, err)
+				case want != "" && (err != nil || o.ID != want || o.ShopperID != sh.PartyID):
+					t.Errorf("%s under its key: %v, %v; want %s", sh.PartyID, o.ID, err, want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }
