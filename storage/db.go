@@ -55,6 +55,25 @@ func SQL(db *gorm.DB) *sql.DB {
 	return sqlDB
 }
 
+// keyedRows reads every row of a grouped statement's answer into a map by
+// the key scan returns for the row, and closes rows; what names the
+// statement in errors.
+func keyedRows[K comparable, V any](rows *sql.Rows, what string, scan func(*sql.Rows) (K, V, error)) (map[K]V, error) {
+	defer rows.Close()
+	out := map[K]V{}
+	for rows.Next() {
+		k, v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 type txKey struct{}
 
 // txState is what a context carries inside a transaction: the transaction

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -110,17 +111,15 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 	if err != nil {
 		return nil, fmt.Errorf("idempotency begin: %w", err)
 	}
-	defer rows.Close()
-	out := make([]bool, len(cs))
-	for rows.Next() {
-		var k scopedKey
-		if err := rows.Scan(&k.scope, &k.key); err != nil {
-			return nil, fmt.Errorf("idempotency begin: %w", err)
-		}
-		out[first[k]] = true
+	claimed, err := keyedRows(rows, "idempotency begin", func(r *sql.Rows) (k scopedKey, _ bool, err error) {
+		return k, true, r.Scan(&k.scope, &k.key)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("idempotency begin: %w", err)
+	out := make([]bool, len(cs))
+	for k := range claimed {
+		out[first[k]] = true
 	}
 	return out, nil
 }
@@ -154,17 +153,15 @@ func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnsw
 	if err != nil {
 		return nil, fmt.Errorf("idempotency complete: %w", err)
 	}
-	defer rows.Close()
-	out := make([]bool, len(as))
-	for rows.Next() {
-		var k leasedKey
-		if err := rows.Scan(&k.scope, &k.key, &k.lease); err != nil {
-			return nil, fmt.Errorf("idempotency complete: %w", err)
-		}
-		out[first[k]] = true
+	recorded, err := keyedRows(rows, "idempotency complete", func(r *sql.Rows) (k leasedKey, _ bool, err error) {
+		return k, true, r.Scan(&k.scope, &k.key, &k.lease)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("idempotency complete: %w", err)
+	out := make([]bool, len(as))
+	for k := range recorded {
+		out[first[k]] = true
 	}
 	return out, nil
 }
@@ -273,17 +270,11 @@ func (s *IdempotencyStore) existAll(ctx context.Context, ks []scopedKey) ([]bool
 	if err != nil {
 		return nil, fmt.Errorf("idempotency exists: %w", err)
 	}
-	defer rows.Close()
-	found := map[scopedKey]bool{}
-	for rows.Next() {
-		var k scopedKey
-		if err := rows.Scan(&k.scope, &k.key); err != nil {
-			return nil, fmt.Errorf("idempotency exists: %w", err)
-		}
-		found[k] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("idempotency exists: %w", err)
+	found, err := keyedRows(rows, "idempotency exists", func(r *sql.Rows) (k scopedKey, _ bool, err error) {
+		return k, true, r.Scan(&k.scope, &k.key)
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]bool, len(ks))
 	for i, k := range ks {
@@ -379,17 +370,11 @@ func (s *IdempotencyStore) abandonAll(ctx context.Context, as []idempotencyAband
 	if err != nil {
 		return nil, fmt.Errorf("idempotency abandon: %w", err)
 	}
-	defer rows.Close()
-	gone := map[idempotencyAbandon]bool{}
-	for rows.Next() {
-		var a idempotencyAbandon
-		if err := rows.Scan(&a.scope, &a.key, &a.lease); err != nil {
-			return nil, fmt.Errorf("idempotency abandon: %w", err)
-		}
-		gone[a] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("idempotency abandon: %w", err)
+	gone, err := keyedRows(rows, "idempotency abandon", func(r *sql.Rows) (a idempotencyAbandon, _ bool, err error) {
+		return a, true, r.Scan(&a.scope, &a.key, &a.lease)
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]bool, len(as))
 	for i, a := range as {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -467,18 +468,11 @@ func (s *OrderStore) orderIDsByKey(ctx context.Context, ks []shopperKey) ([]stri
 	if err != nil {
 		return nil, fmt.Errorf("find orders by key: %w", err)
 	}
-	defer rows.Close()
-	ids := map[shopperKey]string{}
-	for rows.Next() {
-		var k shopperKey
-		var id string
-		if err := rows.Scan(&k.shopperID, &k.key, &id); err != nil {
-			return nil, fmt.Errorf("find orders by key: %w", err)
-		}
-		ids[k] = id
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find orders by key: %w", err)
+	ids, err := keyedRows(rows, "find orders by key", func(r *sql.Rows) (k shopperKey, id string, err error) {
+		return k, id, r.Scan(&k.shopperID, &k.key, &id)
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, len(ks))
 	for i, k := range ks {

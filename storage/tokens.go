@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -179,17 +180,13 @@ func (s *TokenStore) lookupAll(ctx context.Context, hashes []string) ([]tokenLoo
 	if err != nil {
 		return nil, fmt.Errorf("get token: %w", err)
 	}
-	defer rows.Close()
-	found := make(map[string]party.Token, len(hashes))
-	for rows.Next() {
+	found, err := keyedRows(rows, "get token", func(r *sql.Rows) (string, party.Token, error) {
 		var m tokenModel
-		if err := rows.Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt); err != nil {
-			return nil, fmt.Errorf("get token: %w", err)
-		}
-		found[string(m.Hash)] = m.toDomain()
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get token: %w", err)
+		err := r.Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt)
+		return string(m.Hash), m.toDomain(), err
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]tokenLookup, len(hashes))
 	for i, h := range hashes {
