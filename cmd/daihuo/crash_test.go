@@ -37,7 +37,9 @@ func runChildIfAsked() {
 		fmt.Fprintln(os.Stderr, "bad", serveChildEnv, err)
 		os.Exit(2)
 	}
-	if err := run(context.Background(), args, os.Getenv, os.Stdout); err != nil {
+	ctx, stop := signalContext() // signals act as on the real binary
+	defer stop()
+	if err := run(ctx, args, os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "daihuo:", err)
 		os.Exit(1)
 	}

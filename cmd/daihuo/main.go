@@ -31,7 +31,7 @@ DAIHUO_DATA_DIR, DAIHUO_ROLES, DAIHUO_LOG_LEVEL. Run "daihuo <command> -h" for f
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -40,6 +40,18 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// signalContext returns a context cancelled by the first SIGINT or SIGTERM,
+// which starts an orderly shutdown; a second one stops the process at once
+// (the signals' default action is back by then), for a shutdown that hangs.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // run executes one subcommand; ctx is cancelled on SIGINT or SIGTERM.

@@ -322,7 +322,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	log.Info("daihuo ready", "roles", c.Roles.String())
 
 	<-ctx.Done()
-	log.Info("shutting down")
+	log.Info("shutting down; a second interrupt stops at once")
 	stop()
 	log.Info("stopped")
 	return nil
