@@ -112,7 +112,8 @@ func (s *IdempotencyStore) claimAll(ctx context.Context, cs []idempotencyClaim) 
 		return nil, fmt.Errorf("idempotency begin: %w", err)
 	}
 	claimed, err := keyedRows(rows, "idempotency begin", func(r *sql.Rows) (k scopedKey, _ bool, err error) {
-		return k, true, r.Scan(&k.scope, &k.key)
+		err = r.Scan(&k.scope, &k.key)
+		return k, true, err
 	})
 	if err != nil {
 		return nil, err
@@ -154,7 +155,8 @@ func (s *IdempotencyStore) completeAll(ctx context.Context, as []idempotencyAnsw
 		return nil, fmt.Errorf("idempotency complete: %w", err)
 	}
 	recorded, err := keyedRows(rows, "idempotency complete", func(r *sql.Rows) (k leasedKey, _ bool, err error) {
-		return k, true, r.Scan(&k.scope, &k.key, &k.lease)
+		err = r.Scan(&k.scope, &k.key, &k.lease)
+		return k, true, err
 	})
 	if err != nil {
 		return nil, err
@@ -271,7 +273,8 @@ func (s *IdempotencyStore) existAll(ctx context.Context, ks []scopedKey) ([]bool
 		return nil, fmt.Errorf("idempotency exists: %w", err)
 	}
 	found, err := keyedRows(rows, "idempotency exists", func(r *sql.Rows) (k scopedKey, _ bool, err error) {
-		return k, true, r.Scan(&k.scope, &k.key)
+		err = r.Scan(&k.scope, &k.key)
+		return k, true, err
 	})
 	if err != nil {
 		return nil, err
@@ -371,7 +374,8 @@ func (s *IdempotencyStore) abandonAll(ctx context.Context, as []idempotencyAband
 		return nil, fmt.Errorf("idempotency abandon: %w", err)
 	}
 	gone, err := keyedRows(rows, "idempotency abandon", func(r *sql.Rows) (a idempotencyAbandon, _ bool, err error) {
-		return a, true, r.Scan(&a.scope, &a.key, &a.lease)
+		err = r.Scan(&a.scope, &a.key, &a.lease)
+		return a, true, err
 	})
 	if err != nil {
 		return nil, err

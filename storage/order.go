@@ -469,7 +469,8 @@ func (s *OrderStore) orderIDsByKey(ctx context.Context, ks []shopperKey) ([]stri
 		return nil, fmt.Errorf("find orders by key: %w", err)
 	}
 	ids, err := keyedRows(rows, "find orders by key", func(r *sql.Rows) (k shopperKey, id string, err error) {
-		return k, id, r.Scan(&k.shopperID, &k.key, &id)
+		err = r.Scan(&k.shopperID, &k.key, &id)
+		return k, id, err
 	})
 	if err != nil {
 		return nil, err
