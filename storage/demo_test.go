@@ -207,3 +207,52 @@ func TestDemoShowIsLiveWithAFlashSale(t *testing.T) {
 		t.Fatalf("%d streams, want 2", n)
 	}
 }
+
+// A seed leaves the show's line-up as the host and the brand changed it: a
+// product the host took out stays out (and is not pinned again), one the
+// brand withdrew after raising its commission stays withdrawn.
+func TestDemoSeedKeepsLineupChanges(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
+	svc := demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+	first, err := demo.Seed(ctx, e.tx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, products := first.Show.Stream.ID, first.Brands[0].Products
+	host := party.Principal{Role: party.RoleCreator, PartyID: first.Creators[0].Creator.ID}
+	brand := party.Principal{Role: party.RoleBrand, PartyID: first.Brands[0].Brand.ID}
+	if err := lv.RemoveFromLineup(ctx, host, st, products[0].ID); err != nil { // the scarf on flash sale
+		t.Fatal(err)
+	}
+	if _, err := lv.AddToLineup(ctx, brand, st, products[1].ID, 3000); err != nil {
+		t.Fatal(err)
+	}
+	if err := lv.RemoveFromLineup(ctx, brand, st, products[1].ID); err != nil {
+		t.Fatal(err)
+	}
+
+	second, err := demo.Seed(ctx, e.tx, svc)
+	if err != nil {
+		t.Fatalf("seed after line-up changes: %v", err)
+	}
+	if second.Show.Stream.ID != st || second.Show.Flash.ID != "" {
+		t.Errorf("second seed: show %s, flash pin %q; want show %s without a flash sale", second.Show.Stream.ID, second.Show.Flash.ID, st)
+	}
+	lineup, err := lv.Lineup(ctx, host, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range lineup {
+		if v.ProductID == products[0].ID || v.ProductID == products[1].ID {
+			t.Errorf("the seed offered %s again", v.ProductID)
+		}
+	}
+	if len(lineup) != len(products)-2 {
+		t.Errorf("%d products offered after the second seed, want %d", len(lineup), len(products)-2)
+	}
+	if _, pins, err := lv.GetStream(ctx, st); err != nil || len(pins) != 0 {
+		t.Errorf("pins on screen after the second seed: %d, %v", len(pins), err)
+	}
+}

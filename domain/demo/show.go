@@ -35,10 +35,11 @@ type Show struct {
 }
 
 // seedShow finds Mia's demo show still on air, or schedules and starts a
-// new one, puts every product of brand not yet there in its line-up and
-// pins the first one as a flash sale (of what stock is left) unless a flash
-// sale on screen still sells. The brand pins, the creator hosts, as they
-// would through the api.
+// new one, puts every product of brand never offered there in its line-up
+// and pins the first one as a flash sale (of what stock is left) unless a
+// flash sale on screen still sells or the product was taken out of the
+// line-up. What the host and the brand changed since stays as they left
+// it. The brand pins, the creator hosts, as they would through the api.
 func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.Creator, brand BrandSeed) (Show, error) {
 	asHost := party.Principal{Role: party.RoleCreator, PartyID: host.ID}
 	asBrand := party.Principal{Role: party.RoleBrand, PartyID: brand.Brand.ID}
@@ -52,8 +53,9 @@ func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.C
 	if err != nil {
 		return Show{}, fmt.Errorf("show: %w", err)
 	}
-	// Products already offered keep the terms the brand set since.
-	lineup, err := lv.Lineup(ctx, asBrand, st.ID)
+	// Products offered before keep the terms the brand set since, and stay
+	// out when the host or the brand took them out.
+	lineup, err := lv.LineupRecord(ctx, asBrand, st.ID)
 	if err != nil {
 		return Show{}, fmt.Errorf("show line-up: %w", err)
 	}
@@ -80,10 +82,10 @@ func seedShow(ctx context.Context, lv *live.Service, now time.Time, host party.C
 		}
 	}
 	// A sale offers at most what is left on the shelf, and none once the
-	// scarf is gone.
+	// scarf is gone or out of the line-up.
 	scarf := brand.Products[0]
 	stock := scarf.StockAvailable()
-	if stock == 0 {
+	if stock == 0 || slices.ContainsFunc(lineup, func(v live.LineupView) bool { return v.ProductID == scarf.ID && !v.Offered() }) {
 		return Show{Stream: st}, nil
 	}
 	pin, err := lv.PinProduct(ctx, asBrand, st.ID, live.NewPin{ProductID: scarf.ID, Flash: &live.NewFlash{

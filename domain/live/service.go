@@ -282,6 +282,16 @@ type LineupView struct {
 // Lineup lists the products offered in a stream, to anyone, each as p may
 // see it.
 func (s *Service) Lineup(ctx context.Context, p party.Principal, streamID string) ([]LineupView, error) {
+	return s.lineup(ctx, p, streamID, false)
+}
+
+// LineupRecord is Lineup with the products taken out of it too (their
+// RemovedAt set), as the record of who was offered there.
+func (s *Service) LineupRecord(ctx context.Context, p party.Principal, streamID string) ([]LineupView, error) {
+	return s.lineup(ctx, p, streamID, true)
+}
+
+func (s *Service) lineup(ctx context.Context, p party.Principal, streamID string, removed bool) ([]LineupView, error) {
 	st, err := s.store.GetStream(ctx, streamID)
 	if err != nil {
 		return nil, err
@@ -292,7 +302,7 @@ func (s *Service) Lineup(ctx context.Context, p party.Principal, streamID string
 	}
 	views := make([]LineupView, 0, len(items))
 	for _, it := range items {
-		if it.Offered() {
+		if removed || it.Offered() {
 			views = append(views, LineupView{LineupItem: it, ShowsCommission: canHost(p, st) || p.IsAdmin() || p.IsBrand(it.BrandID)})
 		}
 	}
