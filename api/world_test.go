@@ -395,7 +395,7 @@ func snapshotTables() []struct{ table, columns string } {
 		{"agencies", "*"},
 		{"creators", "*"},
 		{"shoppers", "*"},
-		{"tokens", "id, hash, role, party_id, created_at, expires_at"},
+		{"tokens", "id, hash, role, party_id, created_at, expires_at, revoked_at, operator"},
 		{"products", "*"},
 		{"variants", "*"},
 		{"streams", "*"},

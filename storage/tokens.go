@@ -58,6 +58,8 @@ type tokenModel struct {
 	CreatedAt  time.Time  `gorm:"column:created_at"`
 	ExpiresAt  *time.Time `gorm:"column:expires_at"`
 	LastUsedAt *time.Time `gorm:"column:last_used_at"`
+	RevokedAt  *time.Time `gorm:"column:revoked_at"`
+	Operator   bool       `gorm:"column:operator;->"` // set only by KeepOperatorToken
 }
 
 func (tokenModel) TableName() string { return "tokens" }
@@ -71,6 +73,7 @@ func tokenFromDomain(t party.Token) tokenModel {
 		CreatedAt:  t.CreatedAt.UTC(),
 		ExpiresAt:  optTime(t.ExpiresAt),
 		LastUsedAt: optTime(t.LastUsedAt),
+		RevokedAt:  optTime(t.RevokedAt),
 	}
 }
 
@@ -83,6 +86,8 @@ func (m tokenModel) toDomain() party.Token {
 		CreatedAt:  m.CreatedAt.UTC(),
 		ExpiresAt:  optTimeValue(m.ExpiresAt),
 		LastUsedAt: optTimeValue(m.LastUsedAt),
+		RevokedAt:  optTimeValue(m.RevokedAt),
+		Operator:   m.Operator,
 	}
 }
 
@@ -138,12 +143,11 @@ func (s *TokenStore) GetToken(ctx context.Context, id string) (party.Token, erro
 	return m.toDomain(), nil
 }
 
-// ExpireToken makes the token expire at at unless it expires earlier.
-func (s *TokenStore) ExpireToken(ctx context.Context, id string, at time.Time) error {
-	err := conn(ctx, s.db).Exec(`UPDATE tokens SET expires_at = ? WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)`,
-		at.UTC(), id, at.UTC()).Error
+// RevokeToken marks the token revoked at at unless it already is.
+func (s *TokenStore) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	err := conn(ctx, s.db).Exec(`UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, at.UTC(), id).Error
 	if err != nil {
-		return fmt.Errorf("expire token: %w", err)
+		return fmt.Errorf("revoke token: %w", err)
 	}
 	return nil
 }
@@ -174,7 +178,8 @@ func (s *TokenStore) lookupAll(ctx context.Context, hashes []string) ([]tokenLoo
 	// One index probe per hash (LATERAL): with "hash = ANY($1)" the planner
 	// may scan the table, and right after a crowd signed up, with statistics
 	// not yet refreshed, it does.
-	rows, err := SQL(s.db).QueryContext(ctx, `SELECT t.id, t.hash, t.role, t.party_id, t.created_at, t.expires_at, t.last_used_at
+	rows, err := SQL(s.db).QueryContext(ctx, `SELECT t.id, t.hash, t.role, t.party_id, t.created_at, t.expires_at, t.last_used_at,
+			t.revoked_at, t.operator
 		FROM unnest($1::bytea[]) AS h(hash)
 		CROSS JOIN LATERAL (SELECT * FROM tokens WHERE tokens.hash = h.hash) t`, keys)
 	if err != nil {
@@ -182,7 +187,7 @@ func (s *TokenStore) lookupAll(ctx context.Context, hashes []string) ([]tokenLoo
 	}
 	found, err := keyedRows(rows, "get token", func(r *sql.Rows) (string, party.Token, error) {
 		var m tokenModel
-		err := r.Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt)
+		err := r.Scan(&m.ID, &m.Hash, &m.Role, &m.PartyID, &m.CreatedAt, &m.ExpiresAt, &m.LastUsedAt, &m.RevokedAt, &m.Operator)
 		return string(m.Hash), m.toDomain(), err
 	})
 	if err != nil {

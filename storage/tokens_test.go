@@ -379,3 +379,54 @@ func TestTokenTouchesOfManyNodesNeverDeadlock(t *testing.T) {
 		t.Fatalf("%d of 160 touch batches failed, the first with: %v", n, first.Load())
 	}
 }
+
+// TestRevokedTokenIgnoresTheClock: a revoked token is refused even by a
+// node whose clock runs behind the one that revoked it, revoking again
+// changes nothing, and the operator's DAIHUO_ADMIN_TOKEN is not revoked
+// (it is rotated) while another admin token revoked cannot become it.
+func TestRevokedTokenIgnoresTheClock(t *testing.T) {
+	e := newPCEnv(t)
+	ctx := context.Background()
+	brand := e.brand(t, "Brand")
+	tok, err := e.parties.CreateToken(ctx, e.admin, party.RoleBrand, brand.PartyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.parties.RevokeToken(ctx, e.admin, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(-time.Hour) // a node an hour behind
+	if _, err := e.parties.Authenticate(ctx, tok.Token); err != party.ErrUnauthenticated {
+		t.Fatalf("revoked token on a node behind: %v, want ErrUnauthenticated", err)
+	}
+	e.clock.Add(2 * time.Hour)
+	if err := e.parties.RevokeBearer(ctx, tok.Token); err != nil {
+		t.Fatalf("revoking again: %v", err)
+	}
+	var revokedAt time.Time
+	if err := e.db.Raw("SELECT revoked_at FROM tokens WHERE id = ?", tok.ID).Scan(&revokedAt).Error; err != nil {
+		t.Fatal(err)
+	}
+	if want := e.clock.Now().Add(-time.Hour); !revokedAt.Equal(want) {
+		t.Errorf("revoked_at = %v after revoking again, want the first revocation's %v", revokedAt, want)
+	}
+
+	const operator = "operator-chosen-admin-secret"
+	if _, err := e.parties.EnsureAdminToken(ctx, operator); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, e.parties.RevokeBearer(ctx, operator), errs.CodeConflict)
+	if p, err := e.parties.Authenticate(ctx, operator); err != nil || p.Role != party.RoleAdmin {
+		t.Fatalf("the operator's token after a refused revocation: %+v, %v", p, err)
+	}
+
+	minted, err := e.parties.CreateToken(ctx, e.admin, party.RoleAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.parties.RevokeBearer(ctx, minted.Token); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.parties.EnsureAdminToken(ctx, minted.Token)
+	wantErr(t, err, errs.CodeConflict)
+}

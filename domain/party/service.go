@@ -46,8 +46,8 @@ type TokenStore interface {
 	TouchToken(ctx context.Context, id string, at time.Time) error
 	// GetToken answers errs.ErrNotFound when no token has this id.
 	GetToken(ctx context.Context, id string) (Token, error)
-	// ExpireToken makes the token expire at at, unless it expires earlier.
-	ExpireToken(ctx context.Context, id string, at time.Time) error
+	// RevokeToken marks the token revoked at at, unless it already is.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
 	// KeepOperatorToken marks the token id as the one provisioned from the
 	// operator's configuration, and expires at at every other token so
 	// marked that never expired, reporting how many, one call at a time
@@ -335,7 +335,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 // revoke any token, an agency its own and its creators' (the tokens it may
 // issue); other callers revoke the token they hold with RevokeBearer. A
 // token p may not revoke answers errs.ErrNotFound, like one that does not
-// exist; one that has already ended stays as it is.
+// exist; one that has already ended stays as it is. The operator's
+// DAIHUO_ADMIN_TOKEN is rotated by configuration, not revoked
+// (ErrOperatorTokenRevoke): every node would then refuse to start on it.
 func (s *Service) RevokeToken(ctx context.Context, p Principal, tokenID string) error {
 	if p.Role != RoleAdmin && p.Role != RoleAgency {
 		return errs.ErrForbidden
@@ -356,7 +358,7 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, tokenID string) 
 			return errs.ErrNotFound
 		}
 	}
-	return s.expire(ctx, t)
+	return s.revoke(ctx, t)
 }
 
 // agencyMayRevoke reports whether t is agency p's own token or one of its
@@ -388,16 +390,24 @@ func (s *Service) RevokeBearer(ctx context.Context, plaintext string) error {
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
-	return s.expire(ctx, t)
+	return s.revoke(ctx, t)
 }
 
-// expire makes t expire now unless it already has.
-func (s *Service) expire(ctx context.Context, t Token) error {
+// ErrOperatorTokenRevoke refuses to revoke the token provisioned from
+// DAIHUO_ADMIN_TOKEN.
+var ErrOperatorTokenRevoke = errs.New(errs.CodeConflict,
+	"this is the operator's DAIHUO_ADMIN_TOKEN: rotate it by setting a new value and restarting, which retires this one")
+
+// revoke marks t revoked now unless it has already ended.
+func (s *Service) revoke(ctx context.Context, t Token) error {
 	now := s.clock()
 	if t.Expired(now) {
 		return nil
 	}
-	if err := s.tokens.ExpireToken(ctx, t.ID, now); err != nil {
+	if t.Operator {
+		return ErrOperatorTokenRevoke
+	}
+	if err := s.tokens.RevokeToken(ctx, t.ID, now); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	return nil
@@ -428,7 +438,7 @@ func (s *Service) EnsureAdminToken(ctx context.Context, plaintext string) (retir
 			switch {
 			case t.Role != RoleAdmin:
 				return 0, errs.New(errs.CodeConflict, "the admin token is already in use with another role")
-			case !t.ExpiresAt.IsZero(): // retired by a newer value, or minted with an expiry
+			case !t.ExpiresAt.IsZero() || !t.RevokedAt.IsZero(): // retired by a newer value, revoked, or minted with an expiry
 				return 0, ErrOperatorTokenRetired
 			}
 			return s.keepOperatorToken(ctx, t.ID)
@@ -462,7 +472,7 @@ func (s *Service) keepOperatorToken(ctx context.Context, tokenID string) (int, e
 // ErrOperatorTokenRetired refuses a DAIHUO_ADMIN_TOKEN value that a newer
 // one retired, or that was minted with an expiry.
 var ErrOperatorTokenRetired = errs.New(errs.CodeConflict,
-	"this DAIHUO_ADMIN_TOKEN value was retired by a newer one, or expires; choose a new value")
+	"this DAIHUO_ADMIN_TOKEN value was retired by a newer one, revoked, or expires; choose a new value")
 
 // GetBrand returns a brand to an admin or to the brand itself.
 func (s *Service) GetBrand(ctx context.Context, p Principal, brandID string) (Brand, error) {

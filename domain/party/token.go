@@ -27,12 +27,15 @@ type Token struct {
 	PartyID    string // empty for admin tokens
 	CreatedAt  time.Time
 	ExpiresAt  time.Time // zero: never expires
-	LastUsedAt time.Time // zero: never used
+	LastUsedAt time.Time // when last used, at most a minute off; issue counts as a use
+	RevokedAt  time.Time // zero: not revoked
+	Operator   bool      // provisioned from DAIHUO_ADMIN_TOKEN
 }
 
-// Expired reports whether the token is no longer valid at now.
+// Expired reports whether the token is no longer valid at now: past its
+// expiry, or revoked (whatever now is).
 func (t Token) Expired(now time.Time) bool {
-	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+	return !t.RevokedAt.IsZero() || (!t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt))
 }
 
 // IssuedToken is a freshly created token with its plaintext, which is shown
