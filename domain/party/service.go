@@ -470,7 +470,7 @@ func (s *Service) keepOperatorToken(ctx context.Context, tokenID string) (int, e
 }
 
 // ErrOperatorTokenRetired refuses a DAIHUO_ADMIN_TOKEN value that a newer
-// one retired, or that was minted with an expiry.
+// one retired, that was revoked, or that was minted with an expiry.
 var ErrOperatorTokenRetired = errs.New(errs.CodeConflict,
 	"this DAIHUO_ADMIN_TOKEN value was retired by a newer one, revoked, or expires; choose a new value")
 
