@@ -12,11 +12,17 @@ import (
 	"github.com/daihuo/daihuo/storage"
 )
 
+// demoServices returns a live-room service on e's database and the
+// services the demo seed runs on.
+func (e *pcEnv) demoServices() (*live.Service, demo.Services) {
+	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
+	return lv, demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+}
+
 func TestDemoSeedIsIdempotent(t *testing.T) {
 	e := newPCEnv(t)
 	ctx := context.Background()
-	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
-	svc := demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+	_, svc := e.demoServices()
 	first, err := demo.Seed(ctx, e.tx, svc)
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +116,7 @@ func TestDemoSeedIsIdempotent(t *testing.T) {
 func TestDemoShowIsLiveWithAFlashSale(t *testing.T) {
 	e := newPCEnv(t)
 	ctx := context.Background()
-	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
-	svc := demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+	lv, svc := e.demoServices()
 	seed := func() demo.Show {
 		t.Helper()
 		res, err := demo.Seed(ctx, e.tx, svc)
@@ -214,8 +219,7 @@ func TestDemoShowIsLiveWithAFlashSale(t *testing.T) {
 func TestDemoSeedKeepsLineupChanges(t *testing.T) {
 	e := newPCEnv(t)
 	ctx := context.Background()
-	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
-	svc := demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
+	lv, svc := e.demoServices()
 	first, err := demo.Seed(ctx, e.tx, svc)
 	if err != nil {
 		t.Fatal(err)

@@ -194,18 +194,10 @@ func (s *Service) transition(ctx context.Context, p party.Principal, streamID st
 		if err := s.store.SaveStreamState(ctx, st); err != nil {
 			return err
 		}
-		evs := []event.Event{}
+		var evs []event.Event
 		if st.Status == StatusEnded {
-			pins, err := s.store.ActivePins(ctx, st.ID)
-			if err != nil {
+			if evs, err = s.unpinWhere(ctx, st, now, func(Pin) bool { return true }); err != nil {
 				return err
-			}
-			for _, pin := range pins {
-				ev, err := s.unpin(ctx, st, pin, now)
-				if err != nil {
-					return err
-				}
-				evs = append(evs, ev)
 			}
 		}
 		ev, err := event.New(event.TopicLive, typ, st.ID, StreamPayloadOf(st), now)
@@ -337,20 +329,9 @@ func (s *Service) RemoveFromLineup(ctx context.Context, p party.Principal, strea
 		if err := s.store.RemoveLineupItem(ctx, st.ID, item.ProductID, now, byHost); err != nil {
 			return err
 		}
-		pins, err := s.store.ActivePins(ctx, st.ID)
+		evs, err := s.unpinWhere(ctx, st, now, func(pin Pin) bool { return pin.ProductID == item.ProductID })
 		if err != nil {
 			return err
-		}
-		var evs []event.Event
-		for _, pin := range pins {
-			if pin.ProductID != item.ProductID {
-				continue
-			}
-			ev, err := s.unpin(ctx, st, pin, now)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, ev)
 		}
 		return s.pub.Publish(ctx, evs...)
 	})
@@ -476,6 +457,27 @@ func (s *Service) Unpin(ctx context.Context, p party.Principal, streamID, pinID 
 		}
 		return s.pub.Publish(ctx, ev)
 	})
+}
+
+// unpinWhere takes off the screen the pins of st that match, returning
+// their pin.removed events.
+func (s *Service) unpinWhere(ctx context.Context, st Stream, now time.Time, match func(Pin) bool) ([]event.Event, error) {
+	pins, err := s.store.ActivePins(ctx, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	var evs []event.Event
+	for _, pin := range pins {
+		if !match(pin) {
+			continue
+		}
+		ev, err := s.unpin(ctx, st, pin, now)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
 }
 
 func (s *Service) unpin(ctx context.Context, st Stream, pin Pin, now time.Time) (event.Event, error) {
