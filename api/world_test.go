@@ -98,7 +98,7 @@ func newWorld(t testing.TB) *world {
 	db := storagetest.NewDB(t)
 	now := func() time.Time { return time.Now().UTC() }
 	tx := storage.NewTransactor(db)
-	partyStore, catalogStore, liveStore := storage.NewPartyStore(db), storage.NewCatalogStore(db), storage.NewLiveStore(db)
+	partyStore, catalogStore, liveStore := storage.NewPartyStore(db), storage.NewCatalogStore(db, storage.NewOutbox(db, "")), storage.NewLiveStore(db)
 	w := &world{
 		db:      db,
 		parties: party.NewService(partyStore, storage.NewTokenStore(db), tx, now),

@@ -16,12 +16,17 @@ import (
 // CatalogStore keeps products and variants in Postgres. Stock changes are
 // single guarded UPDATE statements, so they stay correct under any
 // concurrency without locks held across round trips.
-type CatalogStore struct{ db *gorm.DB }
+type CatalogStore struct {
+	db  *gorm.DB
+	out *Outbox
+}
 
 var _ catalog.Store = (*CatalogStore)(nil)
 
-// NewCatalogStore returns a CatalogStore on db.
-func NewCatalogStore(db *gorm.DB) *CatalogStore { return &CatalogStore{db: db} }
+// NewCatalogStore returns a CatalogStore on db. A stock change that moves
+// what an active flash pin of the product shows writes its flash.stock
+// event to out in the same transaction.
+func NewCatalogStore(db *gorm.DB, out *Outbox) *CatalogStore { return &CatalogStore{db: db, out: out} }
 
 type productModel struct {
 	ID          string    `gorm:"column:id;primaryKey"`
@@ -228,16 +233,35 @@ func (s *CatalogStore) GetVariant(ctx context.Context, id string) (catalog.Varia
 
 // stockRow receives the RETURNING clause of stock updates.
 type stockRow struct {
-	StockAvailable int64 `gorm:"column:stock_available"`
+	ProductID      string `gorm:"column:product_id"`
+	StockAvailable int64  `gorm:"column:stock_available"`
+	Moved          int64  `gorm:"column:moved"`
+}
+
+// announce tells the viewers of the product's active flash pins what a
+// stock change leaves on sale, in the transaction of ctx.
+func (s *CatalogStore) announce(ctx context.Context, r stockRow) error {
+	if r.Moved == 0 {
+		return nil
+	}
+	return announceStockMoves(ctx, conn(ctx, s.db), s.out, stockMoves{products: map[string]int64{r.ProductID: r.Moved}})
 }
 
 // SetStock sets the stock of brandID's variant and returns it; another
 // brand's or a missing variant answers errs.ErrNotFound.
 func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, stock int64) (int64, error) {
 	var rows []stockRow
-	err := conn(ctx, s.db).Raw(
-		`UPDATE variants SET stock_available = ? WHERE id = ? AND brand_id = ? RETURNING stock_available`,
-		stock, variantID, brandID).Scan(&rows).Error
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		err := conn(ctx, s.db).Raw(
+			`UPDATE variants v SET stock_available = ? FROM (SELECT id, stock_available FROM variants WHERE id = ? AND brand_id = ? FOR NO KEY UPDATE) old
+			 WHERE v.id = old.id
+			 RETURNING v.product_id, v.stock_available, v.stock_available - old.stock_available AS moved`,
+			stock, variantID, brandID).Scan(&rows).Error
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		return s.announce(ctx, rows[0])
+	})
 	if err != nil {
 		return 0, fmt.Errorf("set stock: %w", err)
 	}
@@ -256,13 +280,18 @@ func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, 
 // catalog.ErrStockTooHigh for a positive one; another brand's or a missing
 // variant answers errs.ErrNotFound.
 func (s *CatalogStore) AddStock(ctx context.Context, brandID, variantID string, delta int64) (int64, error) {
-	db := conn(ctx, s.db)
 	var rows []stockRow
-	err := db.Raw(
-		`UPDATE variants SET stock_available = stock_available + ?
-		 WHERE id = ? AND brand_id = ? AND stock_available + ? >= 0 AND (? <= 0 OR stock_available + ? <= ?)
-		 RETURNING stock_available`,
-		delta, variantID, brandID, delta, delta, delta, int64(catalog.MaxStock)).Scan(&rows).Error
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		err := conn(ctx, s.db).Raw(
+			`UPDATE variants SET stock_available = stock_available + ?
+			 WHERE id = ? AND brand_id = ? AND stock_available + ? >= 0 AND (? <= 0 OR stock_available + ? <= ?)
+			 RETURNING product_id, stock_available, ?::bigint AS moved`,
+			delta, variantID, brandID, delta, delta, delta, int64(catalog.MaxStock), delta).Scan(&rows).Error
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		return s.announce(ctx, rows[0])
+	})
 	if err != nil {
 		return 0, fmt.Errorf("add stock: %w", err)
 	}
@@ -270,7 +299,7 @@ func (s *CatalogStore) AddStock(ctx context.Context, brandID, variantID string, 
 		return rows[0].StockAvailable, nil
 	}
 	var n int64
-	if err := db.Model(&variantModel{}).Where("id = ? AND brand_id = ?", variantID, brandID).Count(&n).Error; err != nil {
+	if err := conn(ctx, s.db).Model(&variantModel{}).Where("id = ? AND brand_id = ?", variantID, brandID).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("add stock: %w", err)
 	}
 	switch {

@@ -15,7 +15,7 @@ import (
 // demoServices returns a live-room service on e's database and the
 // services the demo seed runs on.
 func (e *pcEnv) demoServices() (*live.Service, demo.Services) {
-	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
+	lv := live.NewService(storage.NewLiveStore(e.db), storage.NewPartyStore(e.db), storage.NewCatalogStore(e.db, storage.NewOutbox(e.db, "")), storage.NewOutbox(e.db, ""), e.tx, e.clock.Now)
 	return lv, demo.Services{Parties: e.parties, Catalog: e.catalog, Live: lv, Now: e.clock.Now}
 }
 

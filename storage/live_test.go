@@ -40,7 +40,7 @@ func newLiveWorld(t *testing.T) *liveWorld {
 	tx := storage.NewTransactor(db)
 	parties := storage.NewPartyStore(db)
 	ps := party.NewService(parties, storage.NewTokenStore(db), tx, clock)
-	cat := catalog.NewService(storage.NewCatalogStore(db), clock)
+	cat := catalog.NewService(storage.NewCatalogStore(db, storage.NewOutbox(db, "")), clock)
 	admin := party.Principal{Role: party.RoleAdmin}
 	mustDo := func(err error) {
 		t.Helper()
@@ -68,7 +68,7 @@ func newLiveWorld(t *testing.T) *liveWorld {
 		return prod
 	}
 	w.prodA, w.prodB = product(w.brandA, "A-1"), product(w.brandB, "B-1")
-	w.svc = live.NewService(storage.NewLiveStore(db), parties, storage.NewCatalogStore(db), storage.NewOutbox(db, ""), tx, clock)
+	w.svc = live.NewService(storage.NewLiveStore(db), parties, storage.NewCatalogStore(db, storage.NewOutbox(db, "")), storage.NewOutbox(db, ""), tx, clock)
 	w.stream, err = w.svc.CreateStream(ctx, w.agency, live.NewStream{CreatorID: cr.ID, Title: "Friday drop", Currency: "EUR"})
 	mustDo(err)
 	return w

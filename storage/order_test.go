@@ -95,7 +95,8 @@ func newOrderWorld(t *testing.T, shoppers int) *orderWorld {
 	w.tx = storage.NewTransactor(db)
 	parties := storage.NewPartyStore(db)
 	ps := party.NewService(parties, storage.NewTokenStore(db), w.tx, w.clock.Now)
-	cat := catalog.NewService(storage.NewCatalogStore(db), w.clock.Now)
+	w.out = storage.NewOutbox(db, "")
+	cat := catalog.NewService(storage.NewCatalogStore(db, w.out), w.clock.Now)
 	brand := func(name string) party.Principal {
 		b, err := ps.CreateBrand(ctx, w.admin, name)
 		must(err)
@@ -120,8 +121,7 @@ func newOrderWorld(t *testing.T, shoppers int) *orderWorld {
 	w.prodF = product(w.brandA, "Flash lipstick", catalog.NewVariant{SKU: "F-1", Title: "Red", Price: eur(2500), Stock: 1000},
 		catalog.NewVariant{SKU: "F-2", Title: "Pink", Price: eur(2500), Stock: 1000})
 
-	w.out = storage.NewOutbox(db, "")
-	w.live = live.NewService(storage.NewLiveStore(db), parties, storage.NewCatalogStore(db), w.out, w.tx, w.clock.Now)
+	w.live = live.NewService(storage.NewLiveStore(db), parties, storage.NewCatalogStore(db, w.out), w.out, w.tx, w.clock.Now)
 	w.stream, err = w.live.CreateStream(ctx, w.creator, live.NewStream{Title: "Friday drop", Currency: "EUR"})
 	must(err)
 	for _, it := range []struct {

@@ -55,7 +55,7 @@ func newPCEnv(t *testing.T) *pcEnv {
 		clock:   clock,
 		tx:      tx,
 		parties: party.NewService(storage.NewPartyStore(db), storage.NewTokenStore(db), tx, clock.Now),
-		catalog: catalog.NewService(storage.NewCatalogStore(db), clock.Now),
+		catalog: catalog.NewService(storage.NewCatalogStore(db, storage.NewOutbox(db, "")), clock.Now),
 		admin:   party.Principal{Role: party.RoleAdmin},
 	}
 }

@@ -70,15 +70,17 @@ type ReserverConfig struct {
 // below zero whatever happens.
 //
 // flash.stock events (order.EventFlashStock, on the live topic keyed by the
-// stream) are coalesced per pin and per process: a batch that changed a
-// pin's remaining writes the event through the outbox in its own
+// stream) carry what the pin shows (onSale: its remaining, capped by the
+// product's stock) and are coalesced per pin and per process: a batch that
+// changed a pin's remaining writes the event through the outbox in its own
 // transaction when this process wrote none for the pin in the last
-// FlashStockInterval, or when remaining reached zero; otherwise the pin is
-// marked and its goroutine writes a trailing event with a fresh read of
-// remaining once the interval has passed since the last one. Players thus
+// FlashStockInterval, or when what it shows reached zero; otherwise the
+// pin is marked and its goroutine writes a trailing event with a fresh
+// read once the interval has passed since the last one. Players thus
 // get at most one event per pin per interval per process, the sold-out
 // moment at once, and always the last value. Stock given back (cancel,
-// expiry) writes its event at once.
+// expiry) writes its event at once, and so does a batch of a variant's
+// queue that changes what a flash pin of its product shows.
 //
 // A waiter whose context ends before its answer returns ctx.Err(); if its
 // batch then commits a reservation for it, the Reserver releases it. A
@@ -526,7 +528,19 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			}
 		}
 		if pin == nil {
-			return nil
+			moved := map[string]int64{}
+			for vid, n := range taken {
+				moved[stock[vid].ProductID] -= n
+			}
+			return announceStockMoves(ctx, tx, r.out, stockMoves{products: moved})
+		}
+		// Other flash pins of the product (in other streams) may show less now.
+		moved := map[string]int64{pin.ProductID: 0}
+		for _, n := range taken {
+			moved[pin.ProductID] -= n
+		}
+		if err := announceStockMoves(ctx, tx, r.out, stockMoves{products: moved, skip: pin.ID}); err != nil {
+			return err
 		}
 		out.taken, out.remaining = true, *pin.Remaining-flashTaken
 		if err := tx.Exec(`UPDATE pins SET flash_remaining = flash_remaining - ? WHERE id = ?`, flashTaken, pin.ID).Error; err != nil {
@@ -547,8 +561,12 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 				return fmt.Errorf("count buyer units: %w", err)
 			}
 		}
-		if out.remaining == 0 || time.Since(k.lastEmit) >= r.cfg.FlashStockInterval {
-			if err := r.out.Publish(ctx, flashStockEvent(pin.ID, pin.StreamID, out.remaining, pin.StartedAt, now)); err != nil {
+		left, err := productStock(tx, pin.ProductID)
+		if err != nil {
+			return err
+		}
+		if shown := onSale(out.remaining, left); shown == 0 || time.Since(k.lastEmit) >= r.cfg.FlashStockInterval {
+			if err := r.out.Publish(ctx, flashStockEvent(pin.ID, pin.StreamID, shown, pin.StartedAt, now)); err != nil {
 				return err
 			}
 			out.emitted = true
@@ -616,7 +634,8 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 		// that commits meanwhile either did before this read (which sees its
 		// value) or waits and writes its own event after this one, so the
 		// last event always carries the last value.
-		if err := conn(ctx, r.db).Raw(`SELECT p.id, p.stream_id, p.flash_remaining, s.started_at
+		tx := conn(ctx, r.db)
+		if err := tx.Raw(`SELECT p.id, p.stream_id, p.product_id, p.flash_remaining, s.started_at
 			FROM pins p JOIN streams s ON s.id = p.stream_id WHERE p.id = ? FOR NO KEY UPDATE OF p`, k.pinID).Scan(&pins).Error; err != nil {
 			return fmt.Errorf("read pin: %w", err)
 		}
@@ -624,7 +643,11 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 			return nil
 		}
 		p := pins[0]
-		return r.out.Publish(ctx, flashStockEvent(p.ID, p.StreamID, *p.Remaining, p.StartedAt, now))
+		left, err := productStock(tx, p.ProductID)
+		if err != nil {
+			return err
+		}
+		return r.out.Publish(ctx, flashStockEvent(p.ID, p.StreamID, onSale(*p.Remaining, left), p.StartedAt, now))
 	})
 	if err != nil {
 		r.log.Warn("trailing flash.stock event", "pin_id", k.pinID, "error", err)
@@ -648,21 +671,24 @@ func flashStockEvent(pinID, streamID string, remaining int64, startedAt *time.Ti
 type releasedRow struct {
 	ShopperID string  `gorm:"column:shopper_id"`
 	VariantID string  `gorm:"column:variant_id"`
+	ProductID string  `gorm:"column:product_id"`
 	PinID     *string `gorm:"column:pin_id"`
 	Quantity  int64   `gorm:"column:quantity"`
 }
 
 // releaseReservations marks the held or attached reservations matching
 // cond released and gives their units back: flash allocations (pins in id
-// order, writing a flash.stock event each), per-buyer counts, then variant
-// stock (in id order), the lock order every writer of these rows follows.
-// It must run in a transaction carried by ctx.
+// order), per-buyer counts, then variant stock (in id order), the lock
+// order every writer of these rows follows, and writes a flash.stock event
+// for each pin that got units back or shows more now. It must run in a
+// transaction carried by ctx.
 func releaseReservations(ctx context.Context, db *gorm.DB, out *Outbox, cond string, args ...any) error {
 	tx := conn(ctx, db)
 	var rows []releasedRow
-	err := tx.Raw(`UPDATE stock_reservations SET status = 'released', released_at = now()
-		WHERE `+cond+` AND status IN ('held', 'ordered')
-		RETURNING shopper_id, variant_id, pin_id, quantity`, args...).Scan(&rows).Error
+	err := tx.Raw(`UPDATE stock_reservations r SET status = 'released', released_at = now()
+		WHERE `+cond+` AND r.status IN ('held', 'ordered')
+		RETURNING r.shopper_id, r.variant_id, r.pin_id, r.quantity,
+			(SELECT v.product_id FROM variants v WHERE v.id = r.variant_id) AS product_id`, args...).Scan(&rows).Error
 	if err != nil {
 		return fmt.Errorf("release reservations: %w", err)
 	}
@@ -674,29 +700,22 @@ func giveBack(ctx context.Context, tx *gorm.DB, out *Outbox, rows []releasedRow)
 	if len(rows) == 0 {
 		return nil
 	}
-	pins := map[string]int64{}
+	moved := stockMoves{products: map[string]int64{}, pins: map[string]int64{}}
 	type buyer struct{ pin, shopper string }
 	buyers := map[buyer]int64{}
 	variants := map[string]int64{}
 	for _, r := range rows {
 		variants[r.VariantID] += r.Quantity
+		moved.products[r.ProductID] += r.Quantity
 		if r.PinID != nil {
-			pins[*r.PinID] += r.Quantity
+			moved.pins[*r.PinID] += r.Quantity
 			buyers[buyer{*r.PinID, r.ShopperID}] += r.Quantity
 		}
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	var evs []event.Event
-	for _, pid := range slices.Sorted(maps.Keys(pins)) {
-		var back []lockedPin
-		err := tx.Raw(`UPDATE pins p SET flash_remaining = p.flash_remaining + ? FROM streams s
-			WHERE p.id = ? AND p.flash_remaining IS NOT NULL AND s.id = p.stream_id RETURNING p.id, p.stream_id, p.flash_remaining, s.started_at`,
-			pins[pid], pid).Scan(&back).Error
-		if err != nil {
+	for _, pid := range slices.Sorted(maps.Keys(moved.pins)) {
+		if err := tx.Exec(`UPDATE pins SET flash_remaining = flash_remaining + ? WHERE id = ? AND flash_remaining IS NOT NULL`,
+			moved.pins[pid], pid).Error; err != nil {
 			return fmt.Errorf("give flash allocation back: %w", err)
-		}
-		for _, p := range back {
-			evs = append(evs, flashStockEvent(p.ID, p.StreamID, *p.Remaining, p.StartedAt, now))
 		}
 	}
 	for _, b := range slices.SortedFunc(maps.Keys(buyers), func(a, b buyer) int {
@@ -712,8 +731,5 @@ func giveBack(ctx context.Context, tx *gorm.DB, out *Outbox, rows []releasedRow)
 			return fmt.Errorf("give stock back: %w", err)
 		}
 	}
-	if len(evs) == 0 {
-		return nil
-	}
-	return out.Publish(ctx, evs...)
+	return announceStockMoves(ctx, tx, out, moved)
 }

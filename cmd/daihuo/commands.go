@@ -29,9 +29,9 @@ func newServices(db *database) services {
 	now := func() time.Time { return time.Now().UTC() }
 	tx := storage.NewTransactor(db.db)
 	partyStore := storage.NewPartyStore(db.db)
-	catalogStore := storage.NewCatalogStore(db.db)
-	liveStore := storage.NewLiveStore(db.db)
 	outbox := storage.NewOutbox(db.db, db.dsn)
+	catalogStore := storage.NewCatalogStore(db.db, outbox)
+	liveStore := storage.NewLiveStore(db.db)
 	return services{
 		tx:      tx,
 		outbox:  outbox,

@@ -91,11 +91,18 @@ func ProductPayloadOf(p catalog.Product) ProductPayload {
 	return out
 }
 
-// PinPayloadOf returns the contract's view of a pin.
+// PinPayloadOf returns the contract's view of a pin. A flash pin on screen
+// shows as remaining the units a buyer can still get: its allocation,
+// capped by the stock of the product's variants (sold elsewhere or cut by
+// the brand, stock can run out first).
 func PinPayloadOf(p Pin) PinPayload {
 	out := PinPayload{ID: p.ID, StreamID: p.StreamID, Product: ProductPayloadOf(p.Product), PinnedAt: p.PinnedAt, OffsetMS: p.OffsetMS}
 	if f := p.Flash; f != nil {
-		out.Flash = &FlashPayload{Price: f.Price, Quantity: f.Quantity, Remaining: f.Remaining, PerBuyerLimit: f.PerBuyerLimit, EndsAt: f.EndsAt}
+		remaining := f.Remaining
+		if p.UnpinnedAt == nil {
+			remaining = max(min(remaining, p.Product.StockAvailable()), 0)
+		}
+		out.Flash = &FlashPayload{Price: f.Price, Quantity: f.Quantity, Remaining: remaining, PerBuyerLimit: f.PerBuyerLimit, EndsAt: f.EndsAt}
 	}
 	return out
 }

@@ -99,7 +99,9 @@ type RefundPayload struct {
 	At   time.Time `json:"at"`
 }
 
-// FlashStockPayload is the data of EventFlashStock.
+// FlashStockPayload is the data of EventFlashStock. Remaining is what a
+// buyer can still get: the pin's allocation, capped by the stock of the
+// product's variants.
 type FlashStockPayload struct {
 	PinID     string    `json:"pin_id"`
 	StreamID  string    `json:"stream_id"`

@@ -1,0 +1,83 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/daihuo/daihuo/domain/event"
+)
+
+// onSale is what a flash pin shows: the units a buyer can still get, its
+// remaining allocation capped by the stock of its product's variants (sold
+// elsewhere, or cut by the brand, stock runs out before the allocation).
+func onSale(remaining, stock int64) int64 { return max(min(remaining, stock), 0) }
+
+// flashPinStock is an active flash pin with its product's stock, as the
+// transaction reading it sees them.
+type flashPinStock struct {
+	ID        string     `gorm:"column:id"`
+	StreamID  string     `gorm:"column:stream_id"`
+	ProductID string     `gorm:"column:product_id"`
+	Remaining int64      `gorm:"column:flash_remaining"`
+	Stock     int64      `gorm:"column:stock"`
+	StartedAt *time.Time `gorm:"column:started_at"`
+}
+
+// stockMoves are the units a transaction moved: per product (all its
+// variants together) and per flash pin allocation; positive is given back.
+type stockMoves struct {
+	products map[string]int64
+	pins     map[string]int64
+	skip     string // a pin whose own writer tells its viewers (a flash batch)
+}
+
+// announceStockMoves writes, in the transaction of ctx and after its
+// updates, a flash.stock event for every active flash pin of the moved
+// products whose shown units (onSale) the moves changed, and for every pin
+// whose own allocation moved. Pins are read without a lock: a writer of a
+// pin's allocation also locks the variants this transaction updated, so it
+// commits after it, and its own event, later in the outbox, carries the
+// later value.
+func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMoves) error {
+	if len(m.products) == 0 && len(m.pins) == 0 {
+		return nil
+	}
+	var pins []flashPinStock
+	err := tx.Raw(`SELECT p.id, p.stream_id, p.product_id, p.flash_remaining, s.started_at,
+			(SELECT coalesce(sum(v.stock_available), 0) FROM variants v WHERE v.product_id = p.product_id) AS stock
+		FROM pins p JOIN streams s ON s.id = p.stream_id
+		WHERE p.flash_remaining IS NOT NULL AND ((p.product_id IN ? AND p.unpinned_at IS NULL) OR p.id IN ?)
+		ORDER BY p.id`, slices.Sorted(maps.Keys(m.products)), slices.Sorted(maps.Keys(m.pins))).Scan(&pins).Error
+	if err != nil {
+		return fmt.Errorf("read flash pins of moved stock: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var evs []event.Event
+	for _, p := range pins {
+		own := m.pins[p.ID]
+		shown := onSale(p.Remaining, p.Stock)
+		if p.ID == m.skip || own == 0 && onSale(p.Remaining, p.Stock-m.products[p.ProductID]) == shown {
+			continue
+		}
+		evs = append(evs, flashStockEvent(p.ID, p.StreamID, shown, p.StartedAt, now))
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	return out.Publish(ctx, evs...)
+}
+
+// productStock returns the units of all of productID's variants, as the
+// transaction of tx sees them.
+func productStock(tx *gorm.DB, productID string) (int64, error) {
+	var n int64
+	if err := tx.Raw(`SELECT coalesce(sum(stock_available), 0) FROM variants WHERE product_id = ?`, productID).Row().Scan(&n); err != nil {
+		return 0, fmt.Errorf("read product stock: %w", err)
+	}
+	return n, nil
+}
