@@ -27,6 +27,10 @@ type RetentionPolicy struct {
 	// committed by a payment or released (30 days). Nothing reads a settled
 	// reservation; it is kept for people looking into a sale.
 	Reservations time.Duration
+	// FlashBuyerUnits is how long after its pin left the screen a flash
+	// sale's count of units per buyer is kept (7 days). Only a sale on
+	// screen reads it, for its per-buyer limit.
+	FlashBuyerUnits time.Duration
 }
 
 func (p RetentionPolicy) withDefaults() RetentionPolicy {
@@ -39,6 +43,7 @@ func (p RetentionPolicy) withDefaults() RetentionPolicy {
 	def(&p.PaymentEvents, 90*24*time.Hour)
 	def(&p.LocalPaymentEvents, 7*24*time.Hour)
 	def(&p.Reservations, 30*24*time.Hour)
+	def(&p.FlashBuyerUnits, 7*24*time.Hour)
 	return p
 }
 
@@ -74,6 +79,12 @@ func NewRetention(db *gorm.DB, policy RetentionPolicy) *Retention {
 			SELECT id FROM stock_reservations
 			WHERE status IN ('committed', 'released') AND created_at < now() - make_interval(secs => $1)
 			ORDER BY created_at LIMIT $2)`},
+		// Walks the flash pins off screen (a few per stream), then each
+		// one's rows by the primary key's first column.
+		{"flash_buyer_units", p.FlashBuyerUnits, `DELETE FROM flash_buyer_units WHERE (pin_id, shopper_id) IN (
+			SELECT pin_id, shopper_id FROM flash_buyer_units
+			WHERE pin_id IN (SELECT id FROM pins WHERE flash_quantity IS NOT NULL AND unpinned_at < now() - make_interval(secs => $1))
+			LIMIT $2)`},
 	}}
 }
 

@@ -22,7 +22,8 @@ func TestRetentionPurge(t *testing.T) {
 		}
 	}
 	day := 24 * time.Hour
-	policy := storage.RetentionPolicy{ProcessedEvents: 30 * day, PaymentEvents: 90 * day, LocalPaymentEvents: 7 * day, Reservations: 30 * day}
+	policy := storage.RetentionPolicy{ProcessedEvents: 30 * day, PaymentEvents: 90 * day, LocalPaymentEvents: 7 * day, Reservations: 30 * day,
+		FlashBuyerUnits: 7 * day}
 	ago := func(d time.Duration) time.Time { return time.Now().Add(-d) }
 	variant := w.prodB.Variants[0].ID
 
@@ -54,6 +55,22 @@ func TestRetentionPurge(t *testing.T) {
 			VALUES (?, 'ord_x', ?, ?, 1, ?, ?, ?)`, r.id, w.shoppers[0].PartyID, variant, r.status, ago(r.age).Add(10*time.Minute), ago(r.age))
 	}
 
+	// Per-buyer counts of flash sales: of a pin off screen for 8 days
+	// (gone), 6 days (kept), and the world's pin still on screen (kept).
+	pin := func(id string, off time.Duration) {
+		exec(`INSERT INTO pins (id, stream_id, product_id, brand_id, flash_price_amount, flash_price_currency, flash_quantity,
+				flash_remaining, flash_per_buyer_limit, flash_ends_at, pinned_at, offset_ms, unpinned_at)
+			SELECT ?, stream_id, product_id, brand_id, 999, 'EUR', 10, 10, 2, ?, ?, 0, ? FROM pins WHERE id = ?`,
+			id, ago(off), ago(off+time.Hour), ago(off), w.flash.ID)
+	}
+	pin("pin_gone", 8*day)
+	pin("pin_kept", 6*day)
+	for i, p := range []string{"pin_gone", "pin_gone", "pin_gone", "pin_kept", w.flash.ID} {
+		sh := fmt.Sprintf("shp_%d", i)
+		exec(`INSERT INTO shoppers (id, display_name, created_at) VALUES (?, 'Buyer', now())`, sh)
+		exec(`INSERT INTO flash_buyer_units (pin_id, shopper_id, units) VALUES (?, ?, 1)`, p, sh)
+	}
+
 	got, err := storage.NewRetention(w.db, policy).Purge(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +83,7 @@ func TestRetentionPurge(t *testing.T) {
 		{"order_payment_events", "event_id", 3},
 		{"payments_local_events", "id", 3},
 		{"stock_reservations", "id", 2},
+		{"flash_buyer_units", "CASE pin_id WHEN 'pin_gone' THEN 'gone' ELSE 'kept' END", 3},
 	} {
 		if got[tt.table] != tt.deleted {
 			t.Errorf("%s: %d deleted, want %d", tt.table, got[tt.table], tt.deleted)
