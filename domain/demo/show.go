@@ -107,7 +107,7 @@ func (sh Show) print(w io.Writer, base string) error {
 	}
 	fmt.Fprintf(w, "\nLive now: %q, stream %s\n", sh.Stream.Title, sh.Stream.ID)
 	fmt.Fprintf(w, "  watch and buy: %s/watch/%s\n", strings.TrimSuffix(base, "/"), sh.Stream.ID)
-	if f := sh.Flash.Flash; f != nil {
+	if f := live.PinPayloadOf(sh.Flash).Flash; f != nil { // what the player shows
 		fmt.Fprintf(w, "  flash sale: %s at %s, %d of %d left, %d per buyer, until %s\n",
 			sh.Flash.Product.Title, f.Price, f.Remaining, f.Quantity, f.PerBuyerLimit, f.EndsAt.Format("15:04 MST"))
 	}
