@@ -10,6 +10,7 @@ import (
 
 	"github.com/daihuo/daihuo/domain/catalog"
 	"github.com/daihuo/daihuo/domain/errs"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/money"
 )
 
@@ -21,7 +22,10 @@ type CatalogStore struct {
 	out *Outbox
 }
 
-var _ catalog.Store = (*CatalogStore)(nil)
+var (
+	_ catalog.Store = (*CatalogStore)(nil)
+	_ live.Products = (*CatalogStore)(nil)
+)
 
 // NewCatalogStore returns a CatalogStore on db. A stock change that moves
 // what an active flash pin of the product shows writes its flash.stock
@@ -222,6 +226,19 @@ func (s *CatalogStore) UpdateProduct(ctx context.Context, brandID, id string, pa
 	return out, nil
 }
 
+// LockProduct returns the product with id, its row locked until the
+// transaction of ctx ends (the lock every writer of its stock takes first).
+func (s *CatalogStore) LockProduct(ctx context.Context, id string) (catalog.Product, error) {
+	var ids []string
+	if err := conn(ctx, s.db).Raw(`SELECT id FROM products WHERE id = ? FOR NO KEY UPDATE`, id).Scan(&ids).Error; err != nil {
+		return catalog.Product{}, fmt.Errorf("lock product: %w", err)
+	}
+	if len(ids) == 0 {
+		return catalog.Product{}, errs.ErrNotFound
+	}
+	return s.GetProduct(ctx, id)
+}
+
 // GetVariant returns the variant with id or errs.ErrNotFound.
 func (s *CatalogStore) GetVariant(ctx context.Context, id string) (catalog.Variant, error) {
 	var vm variantModel
@@ -252,6 +269,9 @@ func (s *CatalogStore) announce(ctx context.Context, r stockRow) error {
 func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, stock int64) (int64, error) {
 	var rows []stockRow
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		if err := lockProducts(conn(ctx, s.db), []string{variantID}); err != nil {
+			return err
+		}
 		err := conn(ctx, s.db).Raw(
 			`UPDATE variants v SET stock_available = ? FROM (SELECT id, stock_available FROM variants WHERE id = ? AND brand_id = ? FOR NO KEY UPDATE) old
 			 WHERE v.id = old.id
@@ -282,6 +302,9 @@ func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, 
 func (s *CatalogStore) AddStock(ctx context.Context, brandID, variantID string, delta int64) (int64, error) {
 	var rows []stockRow
 	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		if err := lockProducts(conn(ctx, s.db), []string{variantID}); err != nil {
+			return err
+		}
 		err := conn(ctx, s.db).Raw(
 			`UPDATE variants SET stock_available = stock_available + ?
 			 WHERE id = ? AND brand_id = ? AND stock_available + ? >= 0 AND (? <= 0 OR stock_available + ? <= ?)

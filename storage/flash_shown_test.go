@@ -145,3 +145,142 @@ func shownRemaining(pins []live.Pin, pinID string) int64 {
 	}
 	return -1
 }
+
+// Writers of different variants of one product, whose transactions
+// overlap, each sum the product's stock: the viewers' last flash.stock
+// event must still be the product's last state, whichever commits first.
+// The first writer cuts red to 0 and holds its transaction open; the second
+// changes pink meanwhile, and once it waits (or is done) the first commits.
+func TestFlashStockLastEventAfterOverlappingWriters(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		second func(w *orderWorld, cs *storage.CatalogStore, pink catalog.Variant) error
+		shown  int64 // red 0, and pink after the second writer
+	}{
+		{"a cut of another variant", func(w *orderWorld, cs *storage.CatalogStore, pink catalog.Variant) error {
+			_, err := cs.SetStock(context.Background(), w.brandA.PartyID, pink.ID, 2)
+			return err
+		}, 2},
+		{"a flash order of another variant", func(w *orderWorld, _ *storage.CatalogStore, pink catalog.Variant) error {
+			_, err := w.place(w.shoppers[0], w.flash.ID, order.NewItem{VariantID: pink.ID, Quantity: 1})
+			return err
+		}, 4},
+		{"a sale of another variant outside the flash sale", func(w *orderWorld, _ *storage.CatalogStore, pink catalog.Variant) error {
+			_, err := w.place(w.shoppers[0], "", order.NewItem{VariantID: pink.ID, Quantity: 1})
+			return err
+		}, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newOrderWorld(t, 1)
+			ctx := context.Background()
+			cs := storage.NewCatalogStore(w.db, w.out)
+			red, pink := w.prodF.Variants[0], w.prodF.Variants[1]
+			for _, v := range []string{red.ID, pink.ID} {
+				if _, err := cs.SetStock(ctx, w.brandA.PartyID, v, 5); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cut, commit, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			go func() {
+				first <- w.tx.InTx(ctx, func(ctx context.Context) error {
+					if _, err := cs.SetStock(ctx, w.brandA.PartyID, red.ID, 0); err != nil {
+						return err
+					}
+					close(cut)
+					<-commit
+					return nil
+				})
+			}()
+			<-cut
+			second := make(chan error, 1)
+			go func() { second <- tt.second(w, cs, pink) }()
+			waitFor(t, "the second writer to wait for a lock or finish", func() bool {
+				if len(second) > 0 {
+					return true
+				}
+				var waiting int
+				w.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+				return waiting > 0
+			})
+			close(commit)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-second; err != nil {
+				t.Fatal(err)
+			}
+			_, pins, err := w.live.GetStream(ctx, w.stream.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := shownRemaining(pins, w.flash.ID)
+			var told []int64
+			for _, raw := range w.events(order.EventFlashStock) {
+				var p order.FlashStockPayload
+				if err := json.Unmarshal(raw, &p); err != nil {
+					t.Fatal(err)
+				}
+				if p.PinID == w.flash.ID {
+					told = append(told, p.Remaining)
+				}
+			}
+			if want != tt.shown || len(told) == 0 || told[len(told)-1] != want {
+				t.Fatalf("the stream shows %d left (want %d); the flash.stock events said %v", want, tt.shown, told)
+			}
+		})
+	}
+}
+
+// A new flash pin of a product whose stock a brand cuts at the same time
+// never shows more units than the cut leaves: it waits for the cut and is
+// judged against what is left.
+func TestNewFlashPinWaitsForStockCut(t *testing.T) {
+	w := newOrderWorld(t, 1)
+	ctx := context.Background()
+	cs := storage.NewCatalogStore(w.db, w.out)
+	red, pink := w.prodF.Variants[0], w.prodF.Variants[1]
+	for _, v := range []string{red.ID, pink.ID} {
+		if _, err := cs.SetStock(ctx, w.brandA.PartyID, v, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cut, commit, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		first <- w.tx.InTx(ctx, func(ctx context.Context) error {
+			if _, err := cs.SetStock(ctx, w.brandA.PartyID, red.ID, 0); err != nil {
+				return err
+			}
+			close(cut)
+			<-commit
+			return nil
+		})
+	}()
+	<-cut
+	type result struct {
+		pin live.Pin
+		err error
+	}
+	pinned := make(chan result, 1)
+	go func() {
+		p, err := w.live.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodF.ID, Flash: &live.NewFlash{
+			Price: money.Money{Amount: 1500, Currency: "EUR"}, Quantity: 8, EndsAt: w.clock.Now().Add(time.Hour)}})
+		pinned <- result{p, err}
+	}()
+	waitFor(t, "the pin to wait for a lock or finish", func() bool {
+		if len(pinned) > 0 {
+			return true
+		}
+		var waiting int
+		w.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return waiting > 0
+	})
+	close(commit)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	r := <-pinned
+	if r.err == nil {
+		t.Fatalf("a flash sale of 8 units was pinned with 5 left after the cut (it shows %d)", live.PinPayloadOf(r.pin).Flash.Remaining)
+	}
+	wantField(t, r.err, "flash.quantity")
+}

@@ -39,10 +39,11 @@ type stockMoves struct {
 // announceStockMoves writes, in the transaction of ctx and after its
 // updates, a flash.stock event for every active flash pin of the moved
 // products whose shown units (onSale) the moves changed, and for every pin
-// whose own allocation moved. Pins are read without a lock: a writer of a
-// pin's allocation also locks the variants this transaction updated, so it
-// commits after it, and its own event, later in the outbox, carries the
-// later value.
+// whose own allocation moved. The transaction must hold the moved
+// products' locks (lockProducts): every writer of a product's stock, of a
+// flash pin's allocation or of a new flash pin takes them, so the sums read
+// here include every earlier commit and a later writer's event comes later
+// in the outbox. The viewers' last event is thus the product's last state.
 func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMoves) error {
 	if len(m.products) == 0 && len(m.pins) == 0 {
 		return nil
@@ -70,6 +71,20 @@ func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMo
 		return nil
 	}
 	return out.Publish(ctx, evs...)
+}
+
+// lockProducts locks the rows of the products of variantIDs, in id order,
+// for the rest of the transaction of tx: the lock every writer of those
+// products' stock or flash pins takes after any pin lock and before any
+// variant lock.
+func lockProducts(tx *gorm.DB, variantIDs []string) error {
+	var ids []string
+	err := tx.Raw(`SELECT id FROM products WHERE id IN (SELECT product_id FROM variants WHERE id IN ?) ORDER BY id FOR NO KEY UPDATE`,
+		variantIDs).Scan(&ids).Error
+	if err != nil {
+		return fmt.Errorf("lock products: %w", err)
+	}
+	return nil
 }
 
 // productStock returns the units of all of productID's variants, as the

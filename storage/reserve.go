@@ -55,8 +55,10 @@ type ReserverConfig struct {
 // instead of once per order.
 //
 // A batch locks its rows with SELECT … FOR NO KEY UPDATE in one fixed order
-// (the pin first, then variants by id, as every other writer of these rows
-// does). NO KEY UPDATE, not UPDATE: it still excludes every other writer,
+// (the pin first, then the variants' products by id, then variants by id,
+// as every other writer of these rows does; the product lock orders the
+// flash.stock events of all its variants' writers, see
+// announceStockMoves). NO KEY UPDATE, not UPDATE: it still excludes every other writer,
 // but not the key-share locks that inserting an order or a reservation
 // takes on the pin and variants it references, so a batch and the commit
 // of the previous batch's orders do not wait on each other.
@@ -440,6 +442,9 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 		}
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
+		if err := lockProducts(tx, ids); err != nil {
+			return err
+		}
 		var vs []lockedVariant
 		if err := tx.Raw(`SELECT id, product_id, stock_available FROM variants WHERE id IN ? ORDER BY id FOR NO KEY UPDATE`, ids).
 			Scan(&vs).Error; err != nil {
@@ -643,6 +648,9 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 			return nil
 		}
 		p := pins[0]
+		if err := tx.Exec(`SELECT id FROM products WHERE id = ? FOR NO KEY UPDATE`, p.ProductID).Error; err != nil {
+			return fmt.Errorf("lock product: %w", err)
+		}
 		left, err := productStock(tx, p.ProductID)
 		if err != nil {
 			return err
@@ -678,10 +686,10 @@ type releasedRow struct {
 
 // releaseReservations marks the held or attached reservations matching
 // cond released and gives their units back: flash allocations (pins in id
-// order), per-buyer counts, then variant stock (in id order), the lock
-// order every writer of these rows follows, and writes a flash.stock event
-// for each pin that got units back or shows more now. It must run in a
-// transaction carried by ctx.
+// order), the products' locks, per-buyer counts, then variant stock (in id
+// order), the lock order every writer of these rows follows, and writes a
+// flash.stock event for each pin that got units back or shows more now. It
+// must run in a transaction carried by ctx.
 func releaseReservations(ctx context.Context, db *gorm.DB, out *Outbox, cond string, args ...any) error {
 	tx := conn(ctx, db)
 	var rows []releasedRow
@@ -717,6 +725,9 @@ func giveBack(ctx context.Context, tx *gorm.DB, out *Outbox, rows []releasedRow)
 			moved.pins[pid], pid).Error; err != nil {
 			return fmt.Errorf("give flash allocation back: %w", err)
 		}
+	}
+	if err := lockProducts(tx, slices.Sorted(maps.Keys(variants))); err != nil {
+		return err
 	}
 	for _, b := range slices.SortedFunc(maps.Keys(buyers), func(a, b buyer) int {
 		return cmp.Or(cmp.Compare(a.pin, b.pin), cmp.Compare(a.shopper, b.shopper))

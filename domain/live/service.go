@@ -58,6 +58,10 @@ type Creators interface {
 // Products finds the products of line-ups and pins.
 type Products interface {
 	GetProduct(ctx context.Context, id string) (catalog.Product, error)
+	// LockProduct is GetProduct holding the product's stock still until
+	// the caller's transaction ends: every change of its stock waits, so a
+	// new flash pin's count misses none (and later ones tell its viewers).
+	LockProduct(ctx context.Context, id string) (catalog.Product, error)
 }
 
 // Publisher records events in the caller's transaction (the outbox).
@@ -388,12 +392,16 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 		if pin.Product, err = s.products.GetProduct(ctx, item.ProductID); err != nil {
 			return err
 		}
-		if pin.Flash != nil {
-			// A sale of more units than the shelves hold would show units
-			// that every buyer is refused.
-			if stock := pin.Product.StockAvailable(); pin.Flash.Quantity > stock {
+		// A sale of more units than the shelves hold would show units that
+		// every buyer is refused.
+		checkStock := func() error {
+			if stock := pin.Product.StockAvailable(); pin.Flash != nil && pin.Flash.Quantity > stock {
 				return errs.Invalid("flash.quantity", "must be at most the %d units of the product in stock", stock)
 			}
+			return nil
+		}
+		if err := checkStock(); err != nil {
+			return err
 		}
 		active, err := s.store.ActivePins(ctx, st.ID)
 		if err != nil {
@@ -421,6 +429,14 @@ func (s *Service) PinProduct(ctx context.Context, p party.Principal, streamID st
 				return err
 			}
 			evs, active = append(evs, ev), slices.Delete(active, i, i+1)
+		}
+		if pin.Flash != nil { // after the pin locks its unpins took, in the lock order
+			if pin.Product, err = s.products.LockProduct(ctx, item.ProductID); err != nil {
+				return err
+			}
+			if err := checkStock(); err != nil {
+				return err
+			}
 		}
 		if err := s.store.InsertPin(ctx, pin); err != nil {
 			return err
