@@ -261,7 +261,8 @@ func (s *CatalogStore) announce(ctx context.Context, r stockRow) error {
 	if r.Moved == 0 {
 		return nil
 	}
-	return announceStockMoves(ctx, conn(ctx, s.db), s.out, stockMoves{products: map[string]int64{r.ProductID: r.Moved}})
+	_, err := announceStockMoves(ctx, conn(ctx, s.db), s.out, stockMoves{products: map[string]int64{r.ProductID: r.Moved}})
+	return err
 }
 
 // SetStock sets the stock of brandID's variant and returns it; another

@@ -44,9 +44,10 @@ type stockMoves struct {
 // flash pin's allocation or of a new flash pin takes them, so the sums read
 // here include every earlier commit and a later writer's event comes later
 // in the outbox. The viewers' last event is thus the product's last state.
-func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMoves) error {
+// It returns the stock it read of each product with an active flash pin.
+func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMoves) (map[string]int64, error) {
 	if len(m.products) == 0 && len(m.pins) == 0 {
-		return nil
+		return nil, nil
 	}
 	var pins []flashPinStock
 	err := tx.Raw(`SELECT p.id, p.stream_id, p.product_id, p.flash_remaining, s.started_at,
@@ -55,11 +56,13 @@ func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMo
 		WHERE p.flash_remaining IS NOT NULL AND ((p.product_id IN ? AND p.unpinned_at IS NULL) OR p.id IN ?)
 		ORDER BY p.id`, slices.Sorted(maps.Keys(m.products)), slices.Sorted(maps.Keys(m.pins))).Scan(&pins).Error
 	if err != nil {
-		return fmt.Errorf("read flash pins of moved stock: %w", err)
+		return nil, fmt.Errorf("read flash pins of moved stock: %w", err)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var evs []event.Event
+	stock := make(map[string]int64, len(pins))
 	for _, p := range pins {
+		stock[p.ProductID] = p.Stock
 		own := m.pins[p.ID]
 		shown := onSale(p.Remaining, p.Stock)
 		if p.ID == m.skip || own == 0 && onSale(p.Remaining, p.Stock-m.products[p.ProductID]) == shown {
@@ -68,9 +71,9 @@ func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMo
 		evs = append(evs, flashStockEvent(p.ID, p.StreamID, shown, p.StartedAt, now))
 	}
 	if len(evs) == 0 {
-		return nil
+		return stock, nil
 	}
-	return out.Publish(ctx, evs...)
+	return stock, out.Publish(ctx, evs...)
 }
 
 // lockProducts locks the rows of the products of variantIDs, in id order,

@@ -58,10 +58,10 @@ type ReserverConfig struct {
 // (the pin first, then the variants' products by id, then variants by id,
 // as every other writer of these rows does; the product lock orders the
 // flash.stock events of all its variants' writers, see
-// announceStockMoves). NO KEY UPDATE, not UPDATE: it still excludes every other writer,
-// but not the key-share locks that inserting an order or a reservation
-// takes on the pin and variants it references, so a batch and the commit
-// of the previous batch's orders do not wait on each other.
+// announceStockMoves). NO KEY UPDATE, not UPDATE: it still excludes every
+// other writer, but not the key-share locks that inserting an order or a
+// reservation takes on the pin and variants it references, so a batch and
+// the commit of the previous batch's orders do not wait on each other.
 // serves requests in arrival order while stock, flash allocation and
 // per-buyer limit last, inserts the winners' reservation rows in one
 // multi-row INSERT, updates each row once, commits, then answers every
@@ -537,15 +537,22 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			for vid, n := range taken {
 				moved[stock[vid].ProductID] -= n
 			}
-			return announceStockMoves(ctx, tx, r.out, stockMoves{products: moved})
+			_, err := announceStockMoves(ctx, tx, r.out, stockMoves{products: moved})
+			return err
 		}
-		// Other flash pins of the product (in other streams) may show less now.
+		// Other flash pins of the product (in other streams) may show less
+		// now; the read gives this pin's product stock too.
 		moved := map[string]int64{pin.ProductID: 0}
 		for _, n := range taken {
 			moved[pin.ProductID] -= n
 		}
-		if err := announceStockMoves(ctx, tx, r.out, stockMoves{products: moved, skip: pin.ID}); err != nil {
+		stocks, err := announceStockMoves(ctx, tx, r.out, stockMoves{products: moved, skip: pin.ID})
+		if err != nil {
 			return err
+		}
+		left, ok := stocks[pin.ProductID]
+		if !ok { // the pin is active under its lock, so the read had it
+			return fmt.Errorf("flash pin %s missing from its product's stock read", pin.ID)
 		}
 		out.taken, out.remaining = true, *pin.Remaining-flashTaken
 		if err := tx.Exec(`UPDATE pins SET flash_remaining = flash_remaining - ? WHERE id = ?`, flashTaken, pin.ID).Error; err != nil {
@@ -565,10 +572,6 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 			if err := tx.Exec(q, vals...).Error; err != nil {
 				return fmt.Errorf("count buyer units: %w", err)
 			}
-		}
-		left, err := productStock(tx, pin.ProductID)
-		if err != nil {
-			return err
 		}
 		if shown := onSale(out.remaining, left); shown == 0 || time.Since(k.lastEmit) >= r.cfg.FlashStockInterval {
 			if err := r.out.Publish(ctx, flashStockEvent(pin.ID, pin.StreamID, shown, pin.StartedAt, now)); err != nil {
@@ -742,5 +745,6 @@ func giveBack(ctx context.Context, tx *gorm.DB, out *Outbox, rows []releasedRow)
 			return fmt.Errorf("give stock back: %w", err)
 		}
 	}
-	return announceStockMoves(ctx, tx, out, moved)
+	_, err := announceStockMoves(ctx, tx, out, moved)
+	return err
 }
