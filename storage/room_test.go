@@ -59,6 +59,10 @@ func TestChatModerationAndRateLimit(t *testing.T) {
 		{"empty", "   ", errs.CodeValidation},
 		{"too long", strings.Repeat("a", live.MaxChatLen+1), errs.CodeValidation},
 		{"blocked word", "this is a SCAM!", errs.CodeValidation},
+		{"blocked word split by a zero-width space", "this is a sc\u200bam", errs.CodeValidation},
+		{"blocked word split by a soft hyphen", "sc\u00adam here", errs.CodeValidation},
+		{"blocked word split by a word joiner", "sca\u2060m", errs.CodeValidation},
+		{"blocked word in full-width letters", "ｓｃａｍ", errs.CodeValidation},
 		{"control char", "a\x07b", errs.CodeValidation},
 		{"invalid utf-8", "a\xffb", errs.CodeValidation},
 	}
@@ -71,6 +75,11 @@ func TestChatModerationAndRateLimit(t *testing.T) {
 	// "scampi" is not the blocked word.
 	if _, err := room.Chat(ctx, bob, w.stream.ID, "scampi tonight?"); err != nil {
 		t.Fatal(err)
+	}
+	// The joiners inside an emoji sequence are kept as sent.
+	family := "\U0001F468\u200d\U0001F469\u200d\U0001F467 family night"
+	if m, err := room.Chat(ctx, newShopper(t, w, "Dana"), w.stream.ID, family); err != nil || m.Text != family {
+		t.Fatalf("chat %q = %q, %v; want it as sent", family, m.Text, err)
 	}
 
 	// Three messages per window, then rate limited; the window moves on.
@@ -114,8 +123,8 @@ func TestChatModerationAndRateLimit(t *testing.T) {
 			deletes++
 		}
 	}
-	if chats != 6 || deletes != 1 {
-		t.Fatalf("chat events %d, deletes %d; want 6 and 1 (%v)", chats, deletes, types)
+	if chats != 7 || deletes != 1 {
+		t.Fatalf("chat events %d, deletes %d; want 7 and 1 (%v)", chats, deletes, types)
 	}
 }
 

@@ -230,14 +230,31 @@ func (r *Room) checkText(msg string) (string, error) {
 		return "", err
 	}
 	if len(r.blocked) > 0 {
-		words := strings.FieldsFunc(strings.ToLower(msg), func(c rune) bool { return !unicode.IsLetter(c) && !unicode.IsNumber(c) })
-		for _, w := range words {
+		for _, w := range chatWords(msg) {
 			if r.blocked[w] {
 				return "", errs.Invalid("text", "contains a word that is not allowed in chat")
 			}
 		}
 	}
 	return msg, nil
+}
+
+// chatWords splits a message into the words the blocklist is matched
+// against, as a viewer reads them: in lower case, without the invisible
+// format characters (zero-width spaces and joiners, soft hyphens) that
+// split a word without showing, and with full-width letters and digits as
+// their ASCII look-alikes.
+func chatWords(msg string) []string {
+	folded := strings.Map(func(c rune) rune {
+		switch {
+		case unicode.Is(unicode.Cf, c):
+			return -1
+		case c >= 0xFF01 && c <= 0xFF5E: // the full-width forms of ASCII '!'..'~'
+			c -= 0xFEE0
+		}
+		return unicode.ToLower(c)
+	}, msg)
+	return strings.FieldsFunc(folded, func(c rune) bool { return !unicode.IsLetter(c) && !unicode.IsNumber(c) })
 }
 
 // canModerate reports whether p moderates the stream: its host, the host's
