@@ -78,6 +78,11 @@ type Deps struct {
 	Presence *live.Presence
 	// Hub fans a stream's events out to this node's viewers.
 	Hub Fanout
+	// LiveFeedReady is closed once this node's live feed reads every
+	// partition of the live topic. Until then the event streams answer 503
+	// with Retry-After: a viewer let in earlier would miss, for good, the
+	// events published before the feed started reading. nil: always ready.
+	LiveFeedReady <-chan struct{}
 	// Orders places, reads, cancels and refunds orders.
 	Orders *order.Service
 	// Webhooks verifies and applies the payment provider's webhooks posted
@@ -112,6 +117,7 @@ type server struct {
 	room           *live.Room
 	presence       *live.Presence
 	hub            Fanout
+	liveReady      <-chan struct{} // nil: always ready
 	orders         *order.Service
 	webhooks       WebhookReceiver
 	localPayments  LocalPayments
@@ -167,6 +173,7 @@ func newServer(d Deps) *server {
 		room:           d.Room,
 		presence:       d.Presence,
 		hub:            d.Hub,
+		liveReady:      d.LiveFeedReady,
 		orders:         d.Orders,
 		stats:          d.Stats,
 	}

@@ -314,11 +314,20 @@ func (s *server) timeline(c *gin.Context) error {
 
 // streamEvents serves the stream's Server-Sent Events: a snapshot (the
 // Stream) first, then live events; Last-Event-ID resumes. An unknown
-// stream is a 404 problem, checked before the hub opens a room for it.
+// stream is a 404 problem, checked before the hub opens a room for it;
+// while this node's live feed is not yet reading, a 503 to retry.
 func (s *server) streamEvents(c *gin.Context) error {
 	streamID, err := pathID(c, "id", live.PrefixStream)
 	if err != nil {
 		return err
+	}
+	if s.liveReady != nil {
+		select {
+		case <-s.liveReady:
+		default:
+			c.Header("Retry-After", "1")
+			return errs.New(codeUnavailable, "this node is still joining the live feed; retry in a second")
+		}
 	}
 	ctx := c.Request.Context()
 	// Only a stream that exists gets a room; its pins come with the snapshot.

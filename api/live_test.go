@@ -720,6 +720,35 @@ func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 	}
 }
 
+// TestEventStreamWaitsForLiveFeed: until this node's live feed reads the
+// topic, a viewer let in would miss the events published meanwhile, so the
+// event stream answers 503 with Retry-After; once it reads, the stream opens.
+func TestEventStreamWaitsForLiveFeed(t *testing.T) {
+	w := newWorld(t)
+	ready := make(chan struct{})
+	d := w.deps
+	d.LiveFeedReady = ready
+	srv := httptest.NewServer(New(d))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	path := "/v1/streams/" + w.a().stream.ID + "/events"
+	ev := openEventsAt(t, srv.Client(), srv.URL, path, "", "")
+	if ev.status != http.StatusServiceUnavailable || ev.header.Get("Retry-After") != "1" ||
+		ev.header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(ev.body), `"code":"unavailable"`) {
+		t.Fatalf("before the feed reads: %d, Retry-After %q, %s", ev.status, ev.header.Get("Retry-After"), ev.body)
+	}
+	close(ready)
+	ev = openEventsAt(t, srv.Client(), srv.URL, path, "", "")
+	if ev.status != http.StatusOK {
+		t.Fatalf("once the feed reads: %d %s", ev.status, ev.body)
+	}
+	if e := ev.next(t); e.typ != "snapshot" {
+		t.Fatalf("first event %s", e.typ)
+	}
+}
+
 func TestEventStreamUnknownStream(t *testing.T) {
 	w := newWorld(t)
 	c := w.client(t)

@@ -24,6 +24,8 @@ const (
 	codeMethodNotAllowed errs.Code = "method_not_allowed"
 	// codeInternal: anything unexpected; the detail says nothing more (500).
 	codeInternal errs.Code = "internal_error"
+	// codeUnavailable: this node cannot serve the request yet; retry (503).
+	codeUnavailable errs.Code = "unavailable"
 )
 
 // problemTypeBase prefixes the code to make a problem's stable type URI.
@@ -72,6 +74,7 @@ func problemKinds() []problemKind {
 		{errs.CodeRateLimited, http.StatusTooManyRequests, "Rate limited"},
 		{codeInternal, http.StatusInternalServerError, "Internal error"},
 		{order.CodePaymentUnavailable, http.StatusServiceUnavailable, "Payment provider unavailable"},
+		{codeUnavailable, http.StatusServiceUnavailable, "Service unavailable"},
 	}
 }
 

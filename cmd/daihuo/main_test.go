@@ -93,7 +93,8 @@ func get(t *testing.T, url string) (int, string) {
 func TestServeOnEmbeddedDefaultsAndRestart(t *testing.T) {
 	dir := dataDir(t)
 	url, stop := startServe(t, dir, "--demo")
-	if code, body := get(t, url+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"postgres":"ok"`) || !strings.Contains(body, `"kafka":"ok"`) {
+	if code, body := get(t, url+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"postgres":"ok"`) || !strings.Contains(body, `"kafka":"ok"`) ||
+		!strings.Contains(body, `"livefeed":"ok"`) {
 		t.Fatalf("readyz = %d %s", code, body)
 	}
 	if code, body := get(t, url+"/metrics"); code != http.StatusOK || !strings.Contains(body, "http_request_duration_seconds") ||

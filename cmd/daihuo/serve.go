@@ -214,8 +214,10 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	presence := live.NewPresence(storage.NewRoomStore(db.db), node, fanout.Streams, func(streamID string, n int) {
 		_ = fanout.Publish(streamID, hub.Event{Type: "viewers", Data: map[string]int{"count": n}})
 	}, func() time.Time { return time.Now().UTC() }, 2*time.Second)
+	var liveReady <-chan struct{} // closed once the feed reads every partition
 	if c.Roles["live"] {
 		feed := livefeed.New(kafka.addrs, fanout, log)
+		liveReady = feed.Ready()
 		startWorker("livefeed", feed.Run)
 		startWorker("hub-prune", func(ctx context.Context) error {
 			return every(ctx, time.Minute, func(context.Context) { fanout.Prune(10 * time.Minute) })
@@ -252,6 +254,18 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			checker{"kafka", func(ctx context.Context) error { return streaming.Ping(ctx, kafka.addrs) }},
 		},
 	}
+	if liveReady != nil {
+		// Viewers let in before the feed reads would miss the events
+		// published meanwhile; the event streams answer 503 until then too.
+		ops.Ready = append(ops.Ready, checker{"livefeed", func(context.Context) error {
+			select {
+			case <-liveReady:
+				return nil
+			default:
+				return errors.New("the live feed is not reading the live topic yet")
+			}
+		}})
+	}
 	// Relay and settle nodes serve only their health, readiness and metrics
 	// (the outbox backlog, consumer lag); api nodes the API and the player.
 	var handler http.Handler
@@ -271,6 +285,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			Room:           svc.room,
 			Presence:       presence,
 			Hub:            fanout,
+			LiveFeedReady:  liveReady,
 			Orders:         orders,
 			Webhooks:       receiver,
 			// nil with Stripe: the local confirm route then answers 404.
@@ -309,6 +324,17 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 			log.Error("http server", "err", err)
 		}
 	}()
+	// Announced once viewers can watch: the feed reads within moments of
+	// a reachable broker. A node that cannot reach it serves meanwhile (its
+	// health, and 503 on readiness and event streams) and says so.
+	if liveReady != nil {
+		select {
+		case <-liveReady:
+		case <-time.After(liveFeedWait):
+			log.Warn("the live feed is not reading yet: readiness and event streams answer 503 until it does", "waited", liveFeedWait)
+		case <-ctx.Done():
+		}
+	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "daihuo serving on %s\n", base)
 	if seeded != nil {
@@ -357,6 +383,10 @@ func nodeID() string {
 // idempotencyKeyLife is how long an Idempotency-Key replays its first
 // answer: a day, like the payment providers' keys.
 const idempotencyKeyLife = 24 * time.Hour
+
+// liveFeedWait bounds how long serve waits, before it announces itself,
+// for the live feed to read the live topic.
+const liveFeedWait = 15 * time.Second
 
 // endFlashSales takes ended flash sales off the screen every second until
 // ctx ends: viewers get pin.removed when a sale's countdown reaches zero.
