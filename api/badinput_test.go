@@ -329,6 +329,11 @@ func liveBadInputs() []badCase {
 		c("start: another tenant's stream", http.MethodPost, "/v1/streams/{strB}/start", creator, "", 404, "not_found", ""),
 		c("start: a live stream", http.MethodPost, "/v1/streams/{strA}/start", creator, "", 409, "invalid_state", ""),
 		c("end: another tenant's stream", http.MethodPost, "/v1/streams/{strB}/end", "Bearer {agency}", "", 404, "not_found", ""),
+		// Routes that take no body refuse one they would ignore.
+		c("start: a body with an unknown field", http.MethodPost, "/v1/streams/{strScheduled}/start", creator, `{"not_a_field":true}`, 400, "validation_failed", "not_a_field"),
+		c("end: a body that is not JSON", http.MethodPost, "/v1/streams/{strA}/end", creator, `{"scheduled_at":"garbage", "{{{`, 400, "validation_failed", "body"),
+		c("unpin: a body with an unknown field", http.MethodDelete, "/v1/streams/{strA}/pins/{pinFlash}", "Bearer {brand}", `{"why":"over"}`, 400, "validation_failed", "why"),
+		c("revoke own token: a body with an unknown field", http.MethodDelete, "/v1/tokens/current", "Bearer {creatorB}", `{"all":true}`, 400, "validation_failed", "all"),
 
 		// POST /v1/streams/{id}/lineup.
 		lineup("commission -1", `{"product_id":"{prdA}","commission_bps":-1}`, "commission_bps"),
@@ -586,6 +591,7 @@ func orderBadInputs() []badCase {
 		c("cancel: unknown order", http.MethodPost, "/v1/orders/{ordNone}/cancel", shopper, "", 404, "not_found", ""),
 		c("cancel: a stream's id", http.MethodPost, "/v1/orders/{strA}/cancel", shopper, "", 404, "not_found", ""),
 		c("cancel: by the brand", http.MethodPost, "/v1/orders/{ordPending}/cancel", brand, "", 403, "forbidden", ""),
+		c("cancel: a body with an unknown field", http.MethodPost, "/v1/orders/{ordPending}/cancel", shopper, `{"reason":"x"}`, 400, "validation_failed", "reason"),
 
 		// Refunds.
 		refund("over the paid amount", "/v1/orders/{ordPaid}/refund", brand, `{"amount":{"amount":4901,"currency":"EUR"}}`, 400, "validation_failed", "amount.amount"),

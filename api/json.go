@@ -38,6 +38,32 @@ func bindJSON(c *gin.Context, dst any) error {
 	return decodeStrict(data, dst)
 }
 
+// bindOptionalJSON is bindJSON for a body that may be left out: no body at
+// all leaves dst as it is; any body must be JSON like bindJSON's.
+func bindOptionalJSON(c *gin.Context, dst any) error {
+	data, err := readBody(c)
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	if err := requireJSON(c.Request.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	return decodeStrict(data, dst)
+}
+
+// bodiless wraps a handler of a route that takes no body: no body, or an
+// empty JSON object, runs it; anything else (unknown fields, not JSON) is
+// refused before it acts, so a client that meant to say something learns
+// that nothing reads it.
+func bodiless(h handlerFunc) handlerFunc {
+	return func(c *gin.Context) error {
+		if err := bindOptionalJSON(c, &struct{}{}); err != nil {
+			return err
+		}
+		return h(c)
+	}
+}
+
 // readBody reads the whole request body (nil when there is none) within the
 // 1 MiB limit: over it, the *http.MaxBytesError that answers 413.
 func readBody(c *gin.Context) ([]byte, error) {

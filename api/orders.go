@@ -321,16 +321,3 @@ func (s *server) refundOrder(c *gin.Context) error {
 	}
 	return reply(c, http.StatusOK, orderFrom(o))
 }
-
-// bindOptionalJSON is bindJSON for a body that may be left out: no body at
-// all leaves dst as it is; any body must be JSON like bindJSON's.
-func bindOptionalJSON(c *gin.Context, dst any) error {
-	data, err := readBody(c)
-	if err != nil || len(data) == 0 {
-		return err
-	}
-	if err := requireJSON(c.Request.Header.Get("Content-Type")); err != nil {
-		return err
-	}
-	return decodeStrict(data, dst)
-}

@@ -10,7 +10,7 @@ import (
 // routes is the route table: every endpoint, who may call it and its handler.
 // It is the single place access is decided; handlers never check roles.
 // Keep it in the order of openapi.yaml. It only names handlers (idempotent
-// only wraps one in a closure), so Routes can build it on a zero server.
+// and bodiless only wrap one in a closure), so Routes can build it on a zero server.
 func (s *server) routes() []route {
 	return []route{
 		// Operations.
@@ -30,8 +30,8 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/v1/shoppers", public(), s.createShopper},
 		{http.MethodGet, "/v1/shoppers/:id", allow(party.RoleAdmin, party.RoleShopper), s.getShopper},
 		{http.MethodPost, "/v1/tokens", allow(party.RoleAdmin, party.RoleAgency), s.createToken},
-		{http.MethodDelete, "/v1/tokens/current", allow(party.Roles()...), s.revokeCurrentToken},
-		{http.MethodDelete, "/v1/tokens/:id", allow(party.RoleAdmin, party.RoleAgency), s.revokeToken},
+		{http.MethodDelete, "/v1/tokens/current", allow(party.Roles()...), bodiless(s.revokeCurrentToken)},
+		{http.MethodDelete, "/v1/tokens/:id", allow(party.RoleAdmin, party.RoleAgency), bodiless(s.revokeToken)},
 
 		// Catalog.
 		{http.MethodPost, "/v1/products", allow(party.RoleBrand), s.createProduct},
@@ -44,21 +44,21 @@ func (s *server) routes() []route {
 		// domain's. An admin may end (take down) any stream but not start one.
 		{http.MethodPost, "/v1/streams", allow(party.RoleCreator, party.RoleAgency), s.createStream},
 		{http.MethodGet, "/v1/streams/:id", public(), s.getStream},
-		{http.MethodPost, "/v1/streams/:id/start", allow(party.RoleCreator, party.RoleAgency), s.startStream},
-		{http.MethodPost, "/v1/streams/:id/end", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.endStream},
+		{http.MethodPost, "/v1/streams/:id/start", allow(party.RoleCreator, party.RoleAgency), bodiless(s.startStream)},
+		{http.MethodPost, "/v1/streams/:id/end", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), bodiless(s.endStream)},
 		{http.MethodPost, "/v1/streams/:id/lineup", allow(party.RoleBrand), s.addToLineup},
 		{http.MethodGet, "/v1/streams/:id/lineup", public(), s.listLineup},
-		{http.MethodDelete, "/v1/streams/:id/lineup/:product_id", allow(party.RoleBrand, party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.removeFromLineup},
+		{http.MethodDelete, "/v1/streams/:id/lineup/:product_id", allow(party.RoleBrand, party.RoleCreator, party.RoleAgency, party.RoleAdmin), bodiless(s.removeFromLineup)},
 		{http.MethodPost, "/v1/streams/:id/pins", allow(party.RoleBrand, party.RoleCreator), s.pinProduct},
-		{http.MethodDelete, "/v1/streams/:id/pins/:pin_id", allow(party.RoleBrand, party.RoleCreator), s.unpin},
+		{http.MethodDelete, "/v1/streams/:id/pins/:pin_id", allow(party.RoleBrand, party.RoleCreator), bodiless(s.unpin)},
 		{http.MethodGet, "/v1/streams/:id/timeline", public(), s.timeline},
 		{http.MethodGet, eventStreamPath, public(), s.streamEvents},
 
 		// The live room: chat, moderation, likes.
 		{http.MethodPost, "/v1/streams/:id/chat", allow(party.RoleShopper), s.postChat},
-		{http.MethodDelete, "/v1/streams/:id/chat/:message_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.deleteChat},
+		{http.MethodDelete, "/v1/streams/:id/chat/:message_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), bodiless(s.deleteChat)},
 		{http.MethodPost, "/v1/streams/:id/mutes", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.muteShopper},
-		{http.MethodDelete, "/v1/streams/:id/mutes/:shopper_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), s.unmuteShopper},
+		{http.MethodDelete, "/v1/streams/:id/mutes/:shopper_id", allow(party.RoleCreator, party.RoleAgency, party.RoleAdmin), bodiless(s.unmuteShopper)},
 		{http.MethodPost, "/v1/streams/:id/likes", allow(party.RoleShopper), s.postLikes},
 
 		// Reports: which scope of a stream's stats a caller sees is the domain's.
@@ -70,7 +70,7 @@ func (s *server) routes() []route {
 		{http.MethodPost, "/v1/orders", allow(party.RoleShopper), s.idempotentOr(s.placeOrderShortcut, s.placeOrder)},
 		{http.MethodGet, "/v1/orders", allow(party.RoleShopper, party.RoleBrand, party.RoleAdmin), s.listOrders},
 		{http.MethodGet, "/v1/orders/:id", allow(party.RoleShopper, party.RoleBrand, party.RoleAdmin), s.getOrder},
-		{http.MethodPost, "/v1/orders/:id/cancel", allow(party.RoleShopper), s.cancelOrder},
+		{http.MethodPost, "/v1/orders/:id/cancel", allow(party.RoleShopper), bodiless(s.cancelOrder)},
 		{http.MethodPost, "/v1/orders/:id/refund", allow(party.RoleBrand, party.RoleAdmin), s.idempotent(s.refundOrder)},
 		{http.MethodPost, "/v1/payments/local/:intent_id/confirm", public(), s.confirmLocalPayment},
 		{http.MethodPost, "/v1/webhooks/stripe", public(), s.stripeWebhook},
