@@ -129,6 +129,20 @@ func decodeStrict(data []byte, dst any) error {
 			return errs.Invalid(nul, "must not contain the NUL character")
 		}
 	}
+	// encoding/json turns an escaped half of a UTF-16 pair that has no other
+	// half (\ud800) into U+FFFD: refused, by its path, rather than stored as
+	// something the client did not send.
+	if at := unpairedSurrogate(data); at >= 0 {
+		path := bodyField
+		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+			if v.end > int64(at) {
+				path = v.path
+				return true
+			}
+			return false
+		})
+		return errs.Invalid(path, "must not contain an unpaired UTF-16 surrogate escape such as \\ud800")
+	}
 	// encoding/json matches keys case-insensitively ("TITLE" fills Title);
 	// the contract's field names are exact, so any other spelling is unknown.
 	if keysSpelledExactly(data, reflect.TypeOf(dst)) {
@@ -146,6 +160,44 @@ func decodeStrict(data []byte, dst any) error {
 		return errs.Invalid(unknown, "is not a known field")
 	}
 	return nil
+}
+
+// unpairedSurrogate returns the offset in a valid JSON document of the
+// first \u escape of a UTF-16 surrogate that is not half of a pair, or -1.
+// (Raw UTF-8 cannot encode surrogates: utf8.Valid refuses them.)
+func unpairedSurrogate(data []byte) int {
+	if !bytes.Contains(data, []byte(`\u`)) {
+		return -1
+	}
+	unit := func(i int) (rune, bool) { // the code unit of the \u escape at i
+		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		r, ok := unit(i)
+		if !ok { // another escape: skip its letter (a backslash, say)
+			i++
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := unit(i + 6); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 11 // the pair
+				continue
+			}
+			return i
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return i
+		}
+		i += 5
+	}
+	return -1
 }
 
 // decodeError turns an encoding/json error into a field-level validation
