@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/daihuo/daihuo/domain/catalog"
@@ -108,6 +110,12 @@ func orderFuzzSeeds() []orderFuzzSeed {
 		strings.Replace(valid, "Mia Chen", `Mia\u0000Chen`, 1), strings.Replace(valid, "{stream}", `{stream}\u0000`, 1),
 		strings.Replace(valid, "Mia Chen", "Mia \xff\xfe", 1), strings.Replace(valid, "Mia Chen", `Mia\nChen`, 1),
 		strings.Replace(valid, "Mia Chen", "\xc0\x80", 1),
+		// Halves of UTF-16 pairs alone, and a whole pair.
+		strings.Replace(valid, "Mia Chen", `Mia\ud800Chen`, 1), strings.Replace(valid, "Mia Chen", `Mia\udc00\ud800`, 1),
+		strings.Replace(valid, "Mia Chen", `Mia \ud83d\ude00`, 1), strings.Replace(valid, "Mia Chen", `Mia\\ud800`, 1),
+		// A key twice, with the same or another value.
+		strings.Replace(valid, `"shipping":`, `"pin_id":null,"pin_id":null,"shipping":`, 1),
+		strings.Replace(valid, `"city":`, `"city":"Lyon","city":`, 1),
 		// Not one JSON object.
 		``, ` `, `[]`, `[` + valid + `]`, `{}`, `"str"`, `42`, valid + ` x`, valid + `{}`, valid[:len(valid)/2],
 		`{deep}`, `{"items":[{"variant_id":{deep}}]}`, `{"stream_id":` + strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat("}", 100) + `}`,
@@ -569,9 +577,10 @@ func (z *orderFuzzWorld) expect(body []byte, key string, s orderFuzzState) place
 
 // exactOrderKeys walks the tokens of a body that decoded into the order
 // request and names a member whose key is not spelled exactly as the
-// contract says (encoding/json matches keys case-insensitively), or a
-// string that carries a NUL character; "" when there is none. Every
-// occurrence counts, duplicates included.
+// contract says (encoding/json matches keys case-insensitively), a key
+// given twice in one object, a string that carries a NUL character, or one
+// whose \u escapes hold half of a UTF-16 pair alone; "" when there is
+// none. Every occurrence counts, duplicates included.
 func exactOrderKeys(body []byte) string {
 	type shape map[string]shape // the members an object may have, and theirs
 	shipping := shape{"name": nil, "line1": nil, "city": nil, "postal_code": nil, "country": nil}
@@ -580,22 +589,32 @@ func exactOrderKeys(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var walk func(s shape) string
 	walk = func(s shape) string {
+		from := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
 			return err.Error()
 		}
 		switch tok {
 		case json.Delim('{'):
+			seen := map[string]bool{}
 			for dec.More() {
+				from := dec.InputOffset()
 				k, err := dec.Token()
 				if err != nil {
 					return err.Error()
+				}
+				if lonelyHalf(body[from:dec.InputOffset()]) {
+					return "half a surrogate pair in a key"
 				}
 				key, _ := k.(string)
 				sub, known := s[key]
 				if !known {
 					return "unknown member " + strconv.Quote(key)
 				}
+				if seen[key] {
+					return "member " + strconv.Quote(key) + " twice"
+				}
+				seen[key] = true
 				if why := walk(sub); why != "" {
 					return why
 				}
@@ -609,6 +628,9 @@ func exactOrderKeys(body []byte) string {
 		default:
 			if str, ok := tok.(string); ok && strings.ContainsRune(str, 0) {
 				return "NUL in a string"
+			}
+			if _, ok := tok.(string); ok && lonelyHalf(body[from:dec.InputOffset()]) {
+				return "half a surrogate pair in a string"
 			}
 			return ""
 		}
@@ -625,4 +647,42 @@ func exactOrderKeys(body []byte) string {
 		return why
 	}
 	return ""
+}
+
+// lonelyHalf reports whether the raw JSON text of one string token (with
+// what precedes it) has a \u escape of a UTF-16 surrogate that does not
+// pair with the escape next to it.
+func lonelyHalf(raw []byte) bool {
+	var units []uint16 // the escaped code units, 0 between runs
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 >= len(raw) {
+			continue
+		}
+		if raw[i+1] != 'u' || i+6 > len(raw) {
+			units = append(units, 0)
+			i++
+			continue
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		if err != nil {
+			return false
+		}
+		units = append(units, uint16(n))
+		i += 5
+		if i+1 < len(raw) && raw[i+1] != '\\' {
+			units = append(units, 0) // a literal character breaks the pair
+		}
+	}
+	for i := 0; i < len(units); i++ {
+		r := rune(units[i])
+		if !utf16.IsSurrogate(r) {
+			continue
+		}
+		if i+1 < len(units) && utf16.DecodeRune(r, rune(units[i+1])) != unicode.ReplacementChar {
+			i++
+			continue
+		}
+		return true
+	}
+	return false
 }

@@ -143,6 +143,19 @@ func decodeStrict(data []byte, dst any) error {
 		})
 		return errs.Invalid(path, "must not contain an unpaired UTF-16 surrogate escape such as \\ud800")
 	}
+	// encoding/json lets the last of two same keys win; another reader of
+	// the same body (a proxy, a log) may take the first.
+	if at := duplicateKey(data); at >= 0 {
+		path := bodyField
+		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+			if v.key && v.end > int64(at) {
+				path = v.path
+				return true
+			}
+			return false
+		})
+		return errs.Invalid(path, "appears twice in its object")
+	}
 	// encoding/json matches keys case-insensitively ("TITLE" fills Title);
 	// the contract's field names are exact, so any other spelling is unknown.
 	if keysSpelledExactly(data, reflect.TypeOf(dst)) {
@@ -160,6 +173,63 @@ func decodeStrict(data []byte, dst any) error {
 		return errs.Invalid(unknown, "is not a known field")
 	}
 	return nil
+}
+
+// duplicateKey returns the offset in a valid JSON document of the first
+// key that repeats an earlier key of the same object, or -1. Keys are
+// compared as written: escapes are rare in keys, and a key spelled with
+// one is unknown to every request type anyway.
+func duplicateKey(data []byte) int {
+	type container struct {
+		object bool
+		keys   map[string]bool
+	}
+	var open []container // the arrays and objects around the current byte
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			open = append(open, container{object: true})
+		case '[':
+			open = append(open, container{})
+		case '}', ']':
+			open = open[:len(open)-1]
+		case '"':
+			start := i
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+			if len(open) == 0 || !open[len(open)-1].object || !followedByColon(data, i+1) {
+				continue // a string value
+			}
+			top := &open[len(open)-1]
+			key := string(data[start+1 : i])
+			if top.keys[key] {
+				return start
+			}
+			if top.keys == nil {
+				top.keys = map[string]bool{}
+			}
+			top.keys[key] = true
+		}
+	}
+	return -1
+}
+
+// followedByColon reports whether the next byte at or after i that is not
+// JSON whitespace is a colon: the string before i was a key.
+func followedByColon(data []byte, i int) bool {
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+		case ':':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // unpairedSurrogate returns the offset in a valid JSON document of the
