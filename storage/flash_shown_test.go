@@ -121,16 +121,9 @@ func TestFlashOrderTellsOtherPinsOfTheProduct(t *testing.T) {
 	}
 	w.mustPlace(w.shoppers[0], w.flash.ID, order.NewItem{VariantID: red.ID, Quantity: 2})
 
-	last := map[string]int64{}
-	for _, raw := range w.events(order.EventFlashStock) {
-		var p order.FlashStockPayload
-		if err := json.Unmarshal(raw, &p); err != nil {
-			t.Fatal(err)
-		}
-		last[p.PinID] = p.Remaining
-	}
-	if last[w.flash.ID] != 48 || last[pin.ID] != 48 {
-		t.Fatalf("last flash.stock events: this stream's pin %d, the other's %d; want 48 and 48", last[w.flash.ID], last[pin.ID])
+	here, there := flashTold(t, w, w.flash.ID), flashTold(t, w, pin.ID)
+	if len(here) == 0 || here[len(here)-1] != 48 || len(there) == 0 || there[len(there)-1] != 48 {
+		t.Fatalf("flash.stock events: this stream's pin %v, the other's %v; want both to end at 48", here, there)
 	}
 }
 
@@ -149,8 +142,6 @@ func shownRemaining(pins []live.Pin, pinID string) int64 {
 // Writers of different variants of one product, whose transactions
 // overlap, each sum the product's stock: the viewers' last flash.stock
 // event must still be the product's last state, whichever commits first.
-// The first writer cuts red to 0 and holds its transaction open; the second
-// changes pink meanwhile, and once it waits (or is done) the first commits.
 func TestFlashStockLastEventAfterOverlappingWriters(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -172,58 +163,15 @@ func TestFlashStockLastEventAfterOverlappingWriters(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newOrderWorld(t, 1)
-			ctx := context.Background()
 			cs := storage.NewCatalogStore(w.db, w.out)
-			red, pink := w.prodF.Variants[0], w.prodF.Variants[1]
-			for _, v := range []string{red.ID, pink.ID} {
-				if _, err := cs.SetStock(ctx, w.brandA.PartyID, v, 5); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cut, commit, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-			go func() {
-				first <- w.tx.InTx(ctx, func(ctx context.Context) error {
-					if _, err := cs.SetStock(ctx, w.brandA.PartyID, red.ID, 0); err != nil {
-						return err
-					}
-					close(cut)
-					<-commit
-					return nil
-				})
-			}()
-			<-cut
-			second := make(chan error, 1)
-			go func() { second <- tt.second(w, cs, pink) }()
-			waitFor(t, "the second writer to wait for a lock or finish", func() bool {
-				if len(second) > 0 {
-					return true
-				}
-				var waiting int
-				w.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
-				return waiting > 0
-			})
-			close(commit)
-			if err := <-first; err != nil {
+			if err := duringCut(t, w, cs, func() error { return tt.second(w, cs, w.prodF.Variants[1]) }); err != nil {
 				t.Fatal(err)
 			}
-			if err := <-second; err != nil {
-				t.Fatal(err)
-			}
-			_, pins, err := w.live.GetStream(ctx, w.stream.ID)
+			_, pins, err := w.live.GetStream(context.Background(), w.stream.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := shownRemaining(pins, w.flash.ID)
-			var told []int64
-			for _, raw := range w.events(order.EventFlashStock) {
-				var p order.FlashStockPayload
-				if err := json.Unmarshal(raw, &p); err != nil {
-					t.Fatal(err)
-				}
-				if p.PinID == w.flash.ID {
-					told = append(told, p.Remaining)
-				}
-			}
+			want, told := shownRemaining(pins, w.flash.ID), flashTold(t, w, w.flash.ID)
 			if want != tt.shown || len(told) == 0 || told[len(told)-1] != want {
 				t.Fatalf("the stream shows %d left (want %d); the flash.stock events said %v", want, tt.shown, told)
 			}
@@ -236,8 +184,25 @@ func TestFlashStockLastEventAfterOverlappingWriters(t *testing.T) {
 // judged against what is left.
 func TestNewFlashPinWaitsForStockCut(t *testing.T) {
 	w := newOrderWorld(t, 1)
+	var pin live.Pin
+	err := duringCut(t, w, storage.NewCatalogStore(w.db, w.out), func() (err error) {
+		pin, err = w.live.PinProduct(context.Background(), w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodF.ID, Flash: &live.NewFlash{
+			Price: money.Money{Amount: 1500, Currency: "EUR"}, Quantity: 8, EndsAt: w.clock.Now().Add(time.Hour)}})
+		return err
+	})
+	if err == nil {
+		t.Fatalf("a flash sale of 8 units was pinned with 5 left after the cut (it shows %d)", live.PinPayloadOf(pin).Flash.Remaining)
+	}
+	wantField(t, err, "flash.quantity")
+}
+
+// duringCut sets both variants of the flash product to 5, then runs second
+// while another transaction holds the first variant's cut to 0 open, lets
+// the cut commit once second waits for a lock (or is done), and returns
+// second's error.
+func duringCut(t *testing.T, w *orderWorld, cs *storage.CatalogStore, second func() error) error {
+	t.Helper()
 	ctx := context.Background()
-	cs := storage.NewCatalogStore(w.db, w.out)
 	red, pink := w.prodF.Variants[0], w.prodF.Variants[1]
 	for _, v := range []string{red.ID, pink.ID} {
 		if _, err := cs.SetStock(ctx, w.brandA.PartyID, v, 5); err != nil {
@@ -256,18 +221,10 @@ func TestNewFlashPinWaitsForStockCut(t *testing.T) {
 		})
 	}()
 	<-cut
-	type result struct {
-		pin live.Pin
-		err error
-	}
-	pinned := make(chan result, 1)
-	go func() {
-		p, err := w.live.PinProduct(ctx, w.brandA, w.stream.ID, live.NewPin{ProductID: w.prodF.ID, Flash: &live.NewFlash{
-			Price: money.Money{Amount: 1500, Currency: "EUR"}, Quantity: 8, EndsAt: w.clock.Now().Add(time.Hour)}})
-		pinned <- result{p, err}
-	}()
-	waitFor(t, "the pin to wait for a lock or finish", func() bool {
-		if len(pinned) > 0 {
+	done := make(chan error, 1)
+	go func() { done <- second() }()
+	waitFor(t, "the second writer to wait for a lock or finish", func() bool {
+		if len(done) > 0 {
 			return true
 		}
 		var waiting int
@@ -278,9 +235,22 @@ func TestNewFlashPinWaitsForStockCut(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	r := <-pinned
-	if r.err == nil {
-		t.Fatalf("a flash sale of 8 units was pinned with 5 left after the cut (it shows %d)", live.PinPayloadOf(r.pin).Flash.Remaining)
+	return <-done
+}
+
+// flashTold returns what the flash.stock events of pinID said was left, in
+// the order they were written.
+func flashTold(t *testing.T, w *orderWorld, pinID string) []int64 {
+	t.Helper()
+	var told []int64
+	for _, raw := range w.events(order.EventFlashStock) {
+		var p order.FlashStockPayload
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.PinID == pinID {
+			told = append(told, p.Remaining)
+		}
 	}
-	wantField(t, r.err, "flash.quantity")
+	return told
 }
