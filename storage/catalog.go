@@ -14,9 +14,10 @@ import (
 	"github.com/daihuo/daihuo/domain/money"
 )
 
-// CatalogStore keeps products and variants in Postgres. Stock changes are
-// single guarded UPDATE statements, so they stay correct under any
-// concurrency without locks held across round trips.
+// CatalogStore keeps products and variants in Postgres. A stock change is
+// one guarded UPDATE, so concurrent changes never take stock below zero or
+// past the maximum; it runs under its product's lock with the flash.stock
+// events it causes (see announceStockMoves), in one short transaction.
 type CatalogStore struct {
 	db  *gorm.DB
 	out *Outbox
@@ -229,11 +230,11 @@ func (s *CatalogStore) UpdateProduct(ctx context.Context, brandID, id string, pa
 // LockProduct returns the product with id, its row locked until the
 // transaction of ctx ends (the lock every writer of its stock takes first).
 func (s *CatalogStore) LockProduct(ctx context.Context, id string) (catalog.Product, error) {
-	var ids []string
-	if err := conn(ctx, s.db).Raw(`SELECT id FROM products WHERE id = ? FOR NO KEY UPDATE`, id).Scan(&ids).Error; err != nil {
-		return catalog.Product{}, fmt.Errorf("lock product: %w", err)
+	found, err := lockProduct(conn(ctx, s.db), id)
+	if err != nil {
+		return catalog.Product{}, err
 	}
-	if len(ids) == 0 {
+	if !found {
 		return catalog.Product{}, errs.ErrNotFound
 	}
 	return s.GetProduct(ctx, id)

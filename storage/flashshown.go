@@ -65,7 +65,7 @@ func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMo
 		stock[p.ProductID] = p.Stock
 		own := m.pins[p.ID]
 		shown := onSale(p.Remaining, p.Stock)
-		if p.ID == m.skip || own == 0 && onSale(p.Remaining, p.Stock-m.products[p.ProductID]) == shown {
+		if p.ID == m.skip || (own == 0 && onSale(p.Remaining, p.Stock-m.products[p.ProductID]) == shown) {
 			continue
 		}
 		evs = append(evs, flashStockEvent(p.ID, p.StreamID, shown, p.StartedAt, now))
@@ -88,6 +88,16 @@ func lockProducts(tx *gorm.DB, variantIDs []string) error {
 		return fmt.Errorf("lock products: %w", err)
 	}
 	return nil
+}
+
+// lockProduct locks the row of productID as lockProducts does and
+// reports whether it exists.
+func lockProduct(tx *gorm.DB, productID string) (bool, error) {
+	var ids []string
+	if err := tx.Raw(`SELECT id FROM products WHERE id = ? FOR NO KEY UPDATE`, productID).Scan(&ids).Error; err != nil {
+		return false, fmt.Errorf("lock product: %w", err)
+	}
+	return len(ids) > 0, nil
 }
 
 // productStock returns the units of all of productID's variants, as the

@@ -651,8 +651,8 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 			return nil
 		}
 		p := pins[0]
-		if err := tx.Exec(`SELECT id FROM products WHERE id = ? FOR NO KEY UPDATE`, p.ProductID).Error; err != nil {
-			return fmt.Errorf("lock product: %w", err)
+		if _, err := lockProduct(tx, p.ProductID); err != nil {
+			return err
 		}
 		left, err := productStock(tx, p.ProductID)
 		if err != nil {
