@@ -177,8 +177,7 @@ func decodeStrict(data []byte, dst any) error {
 
 // duplicateKey returns the offset in a valid JSON document of the first
 // key that repeats an earlier key of the same object, or -1. Keys are
-// compared as written: escapes are rare in keys, and a key spelled with
-// one is unknown to every request type anyway.
+// compared as they decode ("t\u0069tle" is "title").
 func duplicateKey(data []byte) int {
 	type container struct {
 		object bool
@@ -205,6 +204,9 @@ func duplicateKey(data []byte) int {
 			}
 			top := &open[len(open)-1]
 			key := string(data[start+1 : i])
+			if strings.ContainsRune(key, '\\') {
+				_ = json.Unmarshal(data[start:i+1], &key) // a valid document's string decodes
+			}
 			if top.keys[key] {
 				return start
 			}

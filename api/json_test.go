@@ -50,6 +50,7 @@ func TestBindJSON(t *testing.T) {
 		{"a key twice", "application/json", `{"title":null,"title":"B"}`, 400, "title", "appears twice in its object"},
 		{"a key twice, nested", "application/json", `{"variants":[{"sku":"a"},{"sku":"b", "stock":1,"sku":"c"}]}`, 400, "variants[1].sku", "appears twice"},
 		{"a map key twice", "application/json", `{"tags":{"a":1,"b":2,"a":3}}`, 400, "tags.a", "appears twice"},
+		{"a key twice, once escaped", "application/json", `{"title":"a","t\u0069tle":"b"}`, 400, "title", "appears twice"},
 		{"the same key in sibling objects", "application/json", `{"title":"t","variants":[{"sku":"a","stock":1},{"sku":"b","stock":2}],"tags":{"title":1}}`, 200, "", ""},
 		{"a key's name as a value", "application/json", `{"title":"title","note":"{\"title\":1}"}`, 200, "", ""},
 		{"empty body", "application/json", ``, 400, "body", "must not be empty"},
