@@ -141,6 +141,15 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (co
 	c.StripeSecretKey = secret(getenv("STRIPE_SECRET_KEY"))
 	c.StripeWebhookSecret = secret(getenv("STRIPE_WEBHOOK_SECRET"))
 	c.AdminToken = secret(getenv("DAIHUO_ADMIN_TOKEN"))
+	// Stripe takes both its secrets. One without the other is a deployment
+	// that lost a variable: it would otherwise run the local simulator,
+	// whose test cards pay any order.
+	switch {
+	case c.StripeSecretKey != "" && c.StripeWebhookSecret == "":
+		return c, errors.New("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET, the signing secret of the /v1/webhooks/stripe endpoint")
+	case c.StripeSecretKey == "" && c.StripeWebhookSecret != "":
+		return c, errors.New("STRIPE_WEBHOOK_SECRET is set without STRIPE_SECRET_KEY: set both to take payments through Stripe, or neither for the local simulator")
+	}
 	for name, d := range map[string]time.Duration{"--shutdown-timeout": c.ShutdownTimeout, "--reservation-ttl": c.ReservationTTL, "--orphan-grace": c.OrphanGrace} {
 		if d <= 0 {
 			return c, fmt.Errorf("%s: want a positive duration such as 10s, got %s", name, d)

@@ -86,6 +86,9 @@ func TestLoadConfigRefuses(t *testing.T) {
 		{"broker without a port", nil, map[string]string{"KAFKA_BROKERS": "localhost"}, "not host:port"},
 		{"broker with a word for a port", nil, map[string]string{"KAFKA_BROKERS": "k1:9092,garbage:x"}, "no valid port"},
 		{"broker port out of range", nil, map[string]string{"KAFKA_BROKERS": "k1:70000"}, "no valid port"},
+		{"stripe with both secrets", nil, map[string]string{"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}, ""},
+		{"stripe key without its webhook secret", nil, map[string]string{"STRIPE_SECRET_KEY": "sk_test_x"}, "needs STRIPE_WEBHOOK_SECRET"},
+		{"stripe webhook secret without its key", nil, map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "without STRIPE_SECRET_KEY"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), tt.args, func(k string) string { return tt.env[k] })

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"log/slog"
 
 	"github.com/daihuo/daihuo/domain/payment"
@@ -19,14 +18,12 @@ type gateway struct {
 	sim *local.Simulator // nil with Stripe
 }
 
-// newGateway returns Stripe when STRIPE_SECRET_KEY is set, else the local
-// simulator, which delivers its signed webhooks to deliver, the same path
-// Stripe's webhooks take through the api.
+// newGateway returns Stripe when STRIPE_SECRET_KEY is set (loadConfig
+// makes sure STRIPE_WEBHOOK_SECRET is too), else the local simulator, which
+// delivers its signed webhooks to deliver, the same path Stripe's webhooks
+// take through the api.
 func newGateway(c config, db *database, deliver local.DeliverFunc, log *slog.Logger) (*gateway, error) {
 	if c.StripeSecretKey != "" {
-		if c.StripeWebhookSecret == "" {
-			return nil, errors.New("STRIPE_SECRET_KEY needs STRIPE_WEBHOOK_SECRET, the signing secret of the /v1/webhooks/stripe endpoint")
-		}
 		gw, err := stripe.New(stripe.Config{
 			SecretKey: string(c.StripeSecretKey), WebhookSecret: string(c.StripeWebhookSecret), Logger: log,
 			// Cards only: an order holds its stock for minutes, and methods

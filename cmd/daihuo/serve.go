@@ -185,6 +185,7 @@ func serve(ctx context.Context, c config, getenv func(string) string, stdout io.
 	if err != nil {
 		return err
 	}
+	log.Info("payments", "provider", gw.Name())
 	orders := order.NewService(storage.NewOrderStore(db.db, outbox), reserve, gw, outbox, svc.tx,
 		func() time.Time { return time.Now().UTC() }, order.Config{ReservationTTL: c.ReservationTTL, OrphanGrace: c.OrphanGrace, Logger: log})
 	receiver = order.NewReceiver(gw, orders, log)
