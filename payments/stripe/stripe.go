@@ -430,10 +430,13 @@ func fieldOf(param string) string {
 	return strings.NewReplacer("[", ".", "]", "").Replace(param)
 }
 
-// slogLogger passes stripe-go's messages to a slog.Logger.
+// slogLogger passes stripe-go's warnings and errors to a slog.Logger. Its
+// debug and info messages are dropped, at every level: they carry whole
+// request and response bodies, with the client secrets of intents that
+// only their shoppers may see.
 type slogLogger struct{ l *slog.Logger }
 
-func (s slogLogger) Debugf(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
-func (s slogLogger) Infof(format string, v ...any)  { s.l.Debug(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Debugf(string, ...any)          {}
+func (s slogLogger) Infof(string, ...any)           {}
 func (s slogLogger) Warnf(format string, v ...any)  { s.l.Warn(fmt.Sprintf(format, v...)) }
 func (s slogLogger) Errorf(format string, v ...any) { s.l.Error(fmt.Sprintf(format, v...)) }

@@ -1,9 +1,11 @@
 package stripe_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -56,6 +58,23 @@ func TestContract(t *testing.T) {
 			Destination:   "acct_1032D82eZvKYlo2C",
 		}
 	})
+}
+
+// TestClientSecretsStayOutOfLogs: an intent's client secret is for its
+// shopper only, whatever the log level.
+func TestClientSecretsStayOutOfLogs(t *testing.T) {
+	var logs bytes.Buffer
+	g := newGateway(t, stripe.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	it, err := g.CreateIntent(context.Background(), payment.IntentRequest{Amount: money.Money{Amount: 1999, Currency: "EUR"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.CancelIntent(context.Background(), it.ID); err != nil {
+		t.Fatal(err)
+	}
+	if it.ClientSecret == "" || strings.Contains(logs.String(), it.ClientSecret) || strings.Contains(logs.String(), "client_secret") {
+		t.Fatalf("client secret %q in the debug log:\n%s", it.ClientSecret, logs.String())
+	}
 }
 
 // TestCreateIntentVariants sends the intent with each payment method setup to
