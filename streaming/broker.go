@@ -16,8 +16,11 @@ type EmbeddedBroker struct {
 // StartEmbeddedBroker starts a broker listening on a free port of 127.0.0.1.
 // With a non-empty dataDir, topics, records and committed group offsets are
 // kept there and reloaded on the next start; an empty dataDir keeps
-// everything in memory (tests). Records are written through the OS page cache
-// and fsynced on segment roll and shutdown, like Kafka's default.
+// everything in memory (tests). With a data dir every produced batch is
+// fsynced before it is acknowledged: the relay marks outbox rows sent on
+// that acknowledgement, so a record must survive a power loss as the
+// Postgres commit that marked it does (a single node has no replica to
+// fall back on, unlike a Kafka cluster relying on the page cache).
 func StartEmbeddedBroker(dataDir string) (*EmbeddedBroker, error) {
 	opts := []kfake.Opt{
 		kfake.Ports(0),
@@ -26,7 +29,7 @@ func StartEmbeddedBroker(dataDir string) (*EmbeddedBroker, error) {
 		kfake.GroupMinSessionTimeout(time.Second),
 	}
 	if dataDir != "" {
-		opts = append(opts, kfake.DataDir(dataDir))
+		opts = append(opts, kfake.DataDir(dataDir), kfake.SyncWrites())
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
