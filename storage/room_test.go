@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,6 +248,85 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	}
 	if rows("node-b") != 0 || rows("node-a") != 1 {
 		t.Fatalf("presence rows: node B %d, node A %d; want 0 and 1", rows("node-b"), rows("node-a"))
+	}
+}
+
+// A node that stops leaves: its count drops to zero at once, so its
+// viewers, reconnecting to another node, are not counted on both (which
+// would also raise the peak for good).
+func TestPresenceNodeLeavesWhenStopped(t *testing.T) {
+	ctx := context.Background()
+	w := newLiveWorld(t)
+	store := storage.NewRoomStore(w.db)
+	local := map[string]map[string]int{"node-a": {w.stream.ID: 100}, "node-b": {w.stream.ID: 50}}
+	node := func(name string) *live.Presence {
+		return live.NewPresence(store, name, func() map[string]int { return maps.Clone(local[name]) },
+			func(string, int) {}, func() time.Time { return w.now }, 2*time.Second)
+	}
+	a, b := node("node-a"), node("node-b")
+	for _, p := range []*live.Presence{a, b} {
+		if err := p.Beat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Saw(w.stream.ID, "shp_late") // queued, not yet written
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.Run(stopped, func(err error) { t.Error(err) }); err != nil {
+		t.Fatal(err)
+	}
+	local["node-b"][w.stream.ID] = 150 // node A's viewers came over
+	w.now = w.now.Add(2 * time.Second)
+	if err := b.Beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	viewers, err := b.Viewers(ctx, w.stream.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak, unique, err := store.Audience(ctx, w.stream.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viewers != 150 || peak != 150 || unique != 1 {
+		t.Fatalf("viewers %d, peak %d, unique %d; want 150, 150 and 1", viewers, peak, unique)
+	}
+}
+
+// failingViewers fails AddViewers while down, as a database outage would:
+// fault injection around the real store.
+type failingViewers struct {
+	*storage.RoomStore
+	down bool
+}
+
+func (f *failingViewers) AddViewers(ctx context.Context, seen []live.Seen) error {
+	if f.down {
+		return errors.New("connection reset")
+	}
+	return f.RoomStore.AddViewers(ctx, seen)
+}
+
+// Viewers queued before a beat that fails are written by a later one: Saw
+// is called once per connection, so a viewer dropped there never counts.
+func TestPresenceKeepsViewersOfAFailedBeat(t *testing.T) {
+	ctx := context.Background()
+	w := newLiveWorld(t)
+	store := &failingViewers{RoomStore: storage.NewRoomStore(w.db), down: true}
+	p := live.NewPresence(store, "node-a", func() map[string]int { return map[string]int{w.stream.ID: 2} },
+		func(string, int) {}, func() time.Time { return w.now }, 2*time.Second)
+	p.Saw(w.stream.ID, "shp_1")
+	p.Saw(w.stream.ID, "shp_2")
+	if err := p.Beat(ctx); err == nil {
+		t.Fatal("a beat while the store is down succeeded")
+	}
+	store.down = false
+	w.now = w.now.Add(2 * time.Second)
+	if err := p.Beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, unique, err := store.Audience(ctx, w.stream.ID); err != nil || unique != 2 {
+		t.Fatalf("unique viewers %d (%v), want 2", unique, err)
 	}
 }
 

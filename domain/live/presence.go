@@ -29,6 +29,13 @@ type PresenceStore interface {
 // Run deletes it; Totals stopped summing it after one window already.
 const forgetAfter = 30
 
+// maxSeenQueue bounds the viewers queued for the unique count while the
+// store cannot take them; past it the oldest are dropped.
+const maxSeenQueue = 100_000
+
+// leaveTimeout bounds the last beat of a node that stops.
+const leaveTimeout = 5 * time.Second
+
 // Seen is a viewer who opened a stream, by a key stable across visits (the
 // shopper id, or a hash for anonymous viewers).
 type Seen struct {
@@ -96,13 +103,9 @@ func (p *Presence) Beat(ctx context.Context) error {
 			counts[id] = 0 // last viewer left: clear this node's share
 		}
 	}
-	seen := p.seen
-	p.seen = nil
 	p.mu.Unlock()
-	if len(seen) > 0 {
-		if err := p.store.AddViewers(ctx, seen); err != nil {
-			return err
-		}
+	if err := p.flushSeen(ctx); err != nil {
+		return err
 	}
 	if len(counts) == 0 {
 		return nil
@@ -137,7 +140,33 @@ func (p *Presence) Beat(ctx context.Context) error {
 	return nil
 }
 
+// flushSeen writes the queued viewers; when the store fails they stay
+// queued for the next beat (Saw is called once per connection, so a
+// dropped viewer would never count).
+func (p *Presence) flushSeen(ctx context.Context) error {
+	p.mu.Lock()
+	seen := p.seen
+	p.seen = nil
+	p.mu.Unlock()
+	if len(seen) == 0 {
+		return nil
+	}
+	err := p.store.AddViewers(ctx, seen)
+	if err != nil {
+		p.mu.Lock()
+		p.seen = append(seen, p.seen...)
+		if over := len(p.seen) - maxSeenQueue; over > 0 {
+			p.seen = p.seen[over:]
+		}
+		p.mu.Unlock()
+	}
+	return err
+}
+
 // Run beats every interval until ctx ends, reporting failed beats to onErr.
+// Then it leaves: the node's queued viewers are written and its counts set
+// to zero, so its viewers, reconnecting to other nodes, are not counted
+// twice until its last beat ages out of the window.
 func (p *Presence) Run(ctx context.Context, onErr func(error)) error {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
@@ -148,9 +177,34 @@ func (p *Presence) Run(ctx context.Context, onErr func(error)) error {
 				onErr(err)
 			}
 		case <-ctx.Done():
+			if err := p.leave(context.WithoutCancel(ctx)); err != nil {
+				onErr(err)
+			}
 			return nil
 		}
 	}
+}
+
+// leave writes the queued viewers and a zero count for every stream this
+// node still counts.
+func (p *Presence) leave(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	seenErr := p.flushSeen(ctx)
+	p.mu.Lock()
+	zero := make(map[string]int, len(p.last))
+	for id := range p.last {
+		zero[id] = 0
+	}
+	p.last = map[string]int{}
+	p.mu.Unlock()
+	if len(zero) == 0 {
+		return seenErr
+	}
+	if err := p.store.Beat(ctx, p.node, zero, p.now().UTC()); err != nil {
+		return err
+	}
+	return seenErr
 }
 
 // forget deletes, once per forgetAfter windows, the counts of every node
