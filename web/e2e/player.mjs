@@ -185,8 +185,96 @@ try {
   if (seen.orderTitle !== product.title) throw new Error(`first order titled ${seen.orderTitle}, want ${product.title}`);
   await page.getByRole('button', { name: 'Close' }).last().click();
 
+  // Options priced differently: the sheet's price follows the chosen one.
+  const sizes = await api('/v1/products', BRAND_TOKEN, {
+    title: 'Rose hydrating serum, in the travel size or the one for the bathroom shelf at home',
+    variants: [{ sku: 'E2E-30', title: '30 ml', price: { amount: 4500, currency: 'EUR' }, stock: 10 },
+      { sku: 'E2E-50', title: '50 ml', price: { amount: 6900, currency: 'EUR' }, stock: 10 }],
+  });
+  await api(`/v1/streams/${STREAM_ID}/lineup`, BRAND_TOKEN, { product_id: sizes.id, commission_bps: 1000 });
+  const plain = await api(`/v1/streams/${STREAM_ID}/pins`, BRAND_TOKEN, { product_id: sizes.id });
+  const plainCard = page.locator(`[data-pin="${plain.id}"]`);
+  await plainCard.waitFor({ timeout });
+  await plainCard.getByRole('button', { name: 'Buy' }).click();
+  await page.selectOption('#co-variant', sizes.variants[1].id);
+  seen.priceOfOption = await page.locator('#co-price').textContent();
+  if (seen.priceOfOption !== '€69.00') throw new Error('the 50 ml option shows ' + seen.priceOfOption + ', want €69.00');
+  await page.click('#co-close');
+
+  // A phone whose clock is set back five minutes while the page is open
+  // keeps counting on the server's clock. (Playwright's clock, taking over,
+  // also restarts performance.now(), which costs the page's few seconds of
+  // age: far from the five minutes a countdown on the phone's clock moves.)
+  const reset = await watch(`/watch/${STREAM_ID}`);
+  const line = reset.page.locator(`[data-pin="${pin.id}"] .flashline`);
+  await line.waitFor({ timeout });
+  await reset.page.waitForTimeout(500); // the clock sample at load
+  const left = async () => { const [m, sec] = / (\d\d):(\d\d)/.exec(await line.textContent()).slice(1).map(Number); return m * 60 + sec; };
+  const leftBefore = await left();
+  await reset.page.clock.setSystemTime(Date.now() - 5 * 60 * 1000);
+  await reset.page.waitForTimeout(1500);
+  seen.countdownAfterClockChange = [leftBefore, await left()];
+  if (Math.abs(seen.countdownAfterClockChange[1] - leftBefore) > 30) throw new Error('the countdown moved with the phone clock: ' + seen.countdownAfterClockChange);
+  if (reset.errors.length) throw new Error('errors on the reset phone: ' + reset.errors.join('; '));
+  await reset.page.close();
+
   if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
   if (errors.length) throw new Error('errors: ' + errors.join('; '));
+
+  // A sheet closed while its order is on its way (a slow network), then Buy
+  // again: one order, held to pay, not a second one.
+  const slow = await watch(`/watch/${STREAM_ID}`);
+  await slow.page.route('**/v1/orders', async (route) => {
+    if (route.request().method() === 'POST') await new Promise((r) => setTimeout(r, 1500));
+    return route.continue();
+  });
+  const slowBuy = slow.page.locator(`[data-pin="${pin.id}"]`).getByRole('button', { name: 'Buy' });
+  await slowBuy.click();
+  for (const [f, v] of [['name', 'Grace Hopper'], ['line1', '1 Navy Way'], ['city', 'Lyon'], ['postal', '69001'], ['country', 'FR']]) await slow.page.fill('#co-' + f, v);
+  await slow.page.press('#co-country', 'Enter');
+  await slow.page.waitForTimeout(300);
+  await slow.page.keyboard.press('Escape');
+  await slowBuy.click();
+  await slow.page.locator('#notice', { hasText: 'on its way' }).waitFor({ timeout });
+  await slow.page.locator('#notice', { hasText: 'Order placed' }).waitFor({ timeout });
+  const slowToken = await slow.page.evaluate(() => localStorage.getItem('daihuo.shopper'));
+  seen.ordersAfterSlowBuyAgain = (await api('/v1/orders', slowToken)).data.length;
+  if (seen.ordersAfterSlowBuyAgain !== 1) throw new Error(`a slow order and Buy again made ${seen.ordersAfterSlowBuyAgain} orders`);
+  await slowBuy.click();
+  await slow.page.locator('#co-submit', { hasText: 'Pay' }).waitFor({ timeout });
+  await slow.page.click('#co-cancel');
+  await slow.page.locator('#notice', { hasText: 'cancelled' }).waitFor({ timeout });
+  if (slow.errors.length) throw new Error('errors on the slow phone: ' + slow.errors.join('; '));
+  await slow.page.close();
+
+  // A new guest's first chat line and like, at once: one sign-up.
+  const guest = await watch(`/watch/${STREAM_ID}`);
+  await guest.page.route('**/v1/shoppers', async (route) => { await new Promise((r) => setTimeout(r, 800)); return route.continue(); });
+  await guest.page.locator('#status', { hasText: 'live' }).waitFor({ timeout });
+  await guest.page.fill('#chat-text', 'first words');
+  await guest.page.click('#chat-form button[type=submit]');
+  await guest.page.click('#like');
+  await guest.page.locator('#chat li', { hasText: 'first words' }).waitFor({ timeout });
+  await guest.page.waitForTimeout(800); // the like is sent a moment later
+  seen.guestSignUps = guest.requests.filter((p) => p === '/v1/shoppers').length;
+  if (seen.guestSignUps !== 1) throw new Error(`a new guest signed up ${seen.guestSignUps} times`);
+  if (guest.errors.length) throw new Error('errors on the guest phone: ' + guest.errors.join('; '));
+  await guest.page.close();
+
+  // Three pins with long titles on a 320 px phone: the header and Orders
+  // stay in reach, and the pins scroll.
+  const third = await api(`/v1/streams/${STREAM_ID}/pins`, BRAND_TOKEN, { product_id: PRODUCT_ID });
+  const small = await browser.newPage({ ...phone, viewport: { width: 320, height: 568 } });
+  await small.goto(`${BASE_URL}/watch/${STREAM_ID}`);
+  await small.locator(`[data-pin="${third.id}"]`).waitFor({ timeout });
+  seen.smallScreen = await small.evaluate(() => {
+    const orders = document.getElementById('my-orders').getBoundingClientRect();
+    const hit = document.elementFromPoint(orders.x + orders.width / 2, orders.y + orders.height / 2);
+    const pins = document.querySelector('.pins').getBoundingClientRect();
+    return { ordersReachable: !!hit?.closest('#my-orders'), pinsTop: Math.round(pins.top), headerBottom: Math.round(document.querySelector('.top').getBoundingClientRect().bottom) };
+  });
+  if (!seen.smallScreen.ordersReachable || seen.smallScreen.pinsTop < seen.smallScreen.headerBottom) throw new Error('on a 320 px phone: ' + JSON.stringify(seen.smallScreen));
+  await small.close();
 
   // A link whose id is no stream id shows so and calls no API at all. This
   // one, put in an API path unencoded, would make it /v1/orders/…/cancel

@@ -33,12 +33,20 @@ function formatMoney(m) {
 }
 
 // Countdowns run on the server's clock: a phone's may be minutes off, and a
-// sale or a hold ends when the server says. clockSkew is the server's time
-// less this device's, learnt from the Date header of every API answer
-// (to the second; under two seconds off counts as none).
-let clockSkew = 0;
-let bestSkew = -Infinity; // the Date header is stamped before the trip back and rounded down: the largest sample is the truest
-function serverNow() { return Date.now() + clockSkew; }
+// sale or a hold ends when the server says. serverOffset is the server's
+// time less performance.now(), a clock the phone's settings cannot move,
+// learnt from the Date header of every API answer (to the second; under two
+// seconds from the phone's own clock counts as none). The Date header is
+// stamped before the trip back and rounded down, and performance.now() may
+// stand still while the phone sleeps: either way the largest sample is the
+// truest, and a page shown again takes a fresh one.
+let serverOffset = -Infinity;
+function serverNow() {
+  const phone = Date.now();
+  if (serverOffset === -Infinity) return phone;
+  const server = performance.now() + serverOffset;
+  return Math.abs(server - phone) < 2000 ? phone : server;
+}
 
 async function api(path, { method = 'GET', body, token, key } = {}) {
   const headers = {};
@@ -48,8 +56,7 @@ async function api(path, { method = 'GET', body, token, key } = {}) {
   const res = await fetch(path, { method, headers, cache: 'no-store', body: body === undefined ? undefined : JSON.stringify(body) });
   const date = Date.parse(res.headers.get('Date') || '');
   if (!Number.isNaN(date) && !res.headers.has('Age')) { // a cached answer's Date is old
-    bestSkew = Math.max(bestSkew, date - Date.now());
-    clockSkew = Math.abs(bestSkew) >= 2000 ? bestSkew : 0;
+    serverOffset = Math.max(serverOffset, date - performance.now());
   }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
@@ -59,16 +66,19 @@ async function api(path, { method = 'GET', body, token, key } = {}) {
   return data;
 }
 
-// A guest shopper is made on first use and remembered on this device.
-async function shopperToken() {
-  let tok = localStorage.getItem('daihuo.shopper');
-  if (!tok) {
+// A guest shopper is made on first use and remembered on this device; the
+// first uses at once (a chat line and a like) share the one sign-up.
+let signingUp = null;
+function shopperToken() {
+  const tok = localStorage.getItem('daihuo.shopper');
+  if (tok) return Promise.resolve(tok);
+  signingUp ??= (async () => {
     const name = 'Guest ' + Math.floor(1000 + Math.random() * 9000);
     const s = await api('/v1/shoppers', { method: 'POST', body: { display_name: name } });
-    tok = s.token;
-    localStorage.setItem('daihuo.shopper', tok);
-  }
-  return tok;
+    localStorage.setItem('daihuo.shopper', s.token);
+    return s.token;
+  })().finally(() => { signingUp = null; });
+  return signingUp;
 }
 
 // clock shows seconds as mm:ss (h:mm:ss from an hour).
@@ -302,16 +312,19 @@ function connect() {
 let checkout = null;
 let holdTimer = 0;
 // held: this page's orders still held, by the pin they were bought from, so
-// Buy on that pin again goes back to the order instead of holding a second.
+// Buy on that pin again goes back to the order instead of holding a second;
+// placing: the checkouts whose order is on its way, by pin, for the same.
 const held = new Map();
+const placing = new Map();
 // forget drops an order from held once it is paid or cancelled.
 function forget(orderId) {
   for (const [pinId, o] of held) if (o.id === orderId) held.delete(pinId);
 }
 
-// shopperMessage says what went wrong in a shopper's words.
-function shopperMessage(err) {
-  const left = checkout?.pin?.flash ? state.pins.get(checkout.pin.id)?.flash?.remaining : undefined;
+// shopperMessage says what went wrong in a shopper's words, about the
+// checkout co when there is one.
+function shopperMessage(err, co) {
+  const left = co?.pin?.flash ? state.pins.get(co.pin.id)?.flash?.remaining : undefined;
   const wanted = Number($('co-qty').value);
   switch (err.problem?.code) {
     case 'sold_out': return left > 0 && wanted > left ? `Only ${left} left: lower the quantity.` : 'Sold out: every unit is taken.';
@@ -346,6 +359,10 @@ function showStep(order) {
 }
 
 function openCheckout(pin) {
+  if (placing.has(pin.id)) {
+    notice('Your order is on its way: it will be held for you to pay.');
+    return;
+  }
   const order = held.get(pin.id);
   if (order && Date.parse(order.expires_at) > serverNow()) {
     resumeCheckout(order);
@@ -356,8 +373,14 @@ function openCheckout(pin) {
   const p = pin.product;
   checkout = { pin, key: crypto.randomUUID(), order: null };
   $('co-title').textContent = p.title;
-  $('co-price').textContent = formatMoney(pin.flash ? pin.flash.price : p.variants[0].price) + (pin.flash ? ' ⚡ flash price' : '');
-  $('co-variant').replaceChildren(...p.variants.map((v) => new Option(`${v.title} — ${formatMoney(pin.flash ? pin.flash.price : v.price)}`, v.id)));
+  const priceOf = (v) => (pin.flash ? pin.flash.price : v.price);
+  const showPrice = () => {
+    const v = p.variants.find((x) => x.id === $('co-variant').value) ?? p.variants[0];
+    $('co-price').textContent = formatMoney(priceOf(v)) + (pin.flash ? ' ⚡ flash price' : '');
+  };
+  $('co-variant').replaceChildren(...p.variants.map((v) => new Option(`${v.title} — ${formatMoney(priceOf(v))}`, v.id)));
+  $('co-variant').onchange = showPrice; // the heading follows the chosen option
+  showPrice();
   // A flash sale caps what one buyer may take.
   const qty = $('co-qty');
   qty.max = pin.flash ? Math.max(1, Math.min(pin.flash.per_buyer_limit || 100, pin.flash.remaining)) : 100;
@@ -372,6 +395,7 @@ function openCheckout(pin) {
 // resumeCheckout reopens the payment of an order still held.
 async function resumeCheckout(order) {
   checkout = { pin: null, key: null, order };
+  $('co-variant').onchange = null;
   $('co-title').textContent = await orderTitle(order);
   $('co-price').textContent = formatMoney(order.total);
   $('co-error').textContent = '';
@@ -388,30 +412,43 @@ async function submitCheckout(e) {
 }
 
 // checkoutAction places or pays the sheet's order, or cancels it; a second
-// tap while one runs does nothing.
+// tap while one runs does nothing. It works on the checkout it started
+// with: the sheet may be closed, or show another purchase, by the time an
+// answer comes, and is only touched while it still shows this one.
 let checkoutBusy = false;
 async function checkoutAction(action) {
-  if (checkoutBusy) return;
+  if (checkoutBusy || !checkout) return;
   checkoutBusy = true;
+  const co = checkout;
+  const shown = () => checkout === co && $('checkout').open;
   const err = $('co-error');
   err.textContent = '';
   try {
     const token = await shopperToken();
     if (action === 'cancel-order') {
-      await api(`/v1/orders/${encodeURIComponent(checkout.order.id)}/cancel`, { method: 'POST', token });
-      forget(checkout.order.id);
-      $('checkout').close();
+      await api(`/v1/orders/${encodeURIComponent(co.order.id)}/cancel`, { method: 'POST', token });
+      forget(co.order.id);
+      if (shown()) $('checkout').close();
       notice('Order cancelled: the units are back on sale.');
       return;
     }
-    if (!checkout.order) {
+    if (!co.order) {
       const shipping = { name: $('co-name').value, line1: $('co-line1').value, city: $('co-city').value, postal_code: $('co-postal').value, country: $('co-country').value.toUpperCase() };
       localStorage.setItem('daihuo.shipping', JSON.stringify({ name: shipping.name, line1: shipping.line1, city: shipping.city, postal: shipping.postal_code, country: shipping.country }));
       const body = { stream_id: streamId, items: [{ variant_id: $('co-variant').value, quantity: Number($('co-qty').value) }], shipping };
-      if (checkout.pin.flash) body.pin_id = checkout.pin.id;
-      checkout.order = await api('/v1/orders', { method: 'POST', token, key: checkout.key, body });
-      held.set(checkout.pin.id, checkout.order);
-      if (checkout.order.payment.provider !== 'local') {
+      if (co.pin.flash) body.pin_id = co.pin.id;
+      placing.set(co.pin.id, co);
+      try {
+        co.order = await api('/v1/orders', { method: 'POST', token, key: co.key, body });
+      } finally {
+        placing.delete(co.pin.id);
+      }
+      held.set(co.pin.id, co.order);
+      if (!shown()) {
+        notice('Order placed: it is held for you. Tap Buy on it again to pay.');
+        return;
+      }
+      if (co.order.payment.provider !== 'local') {
         // Nothing to pay here: the local confirm route is not this provider's.
         $('co-details').disabled = true;
         $('co-submit').disabled = true;
@@ -419,18 +456,19 @@ async function checkoutAction(action) {
         err.textContent = 'Order placed. Complete the payment with your card provider.';
         return;
       }
-      showStep(checkout.order);
+      showStep(co.order);
       return;
     }
-    const pay = checkout.order.payment;
+    const pay = co.order.payment;
     if (pay.provider !== 'local') return;
     await api(`/v1/payments/local/${encodeURIComponent(pay.intent_id)}/confirm`, { method: 'POST', body: { client_secret: pay.client_secret, card_number: $('co-card').value.replace(/\s+/g, '') } });
-    const paid = await api(`/v1/orders/${encodeURIComponent(checkout.order.id)}`, { token });
+    const paid = await api(`/v1/orders/${encodeURIComponent(co.order.id)}`, { token });
     if (paid.status !== 'pending_payment') forget(paid.id);
-    $('checkout').close();
+    if (shown()) $('checkout').close();
     notice(paid.status === 'paid' ? `Paid ${formatMoney(paid.total)} — thank you!` : `Order ${paid.status.replace('_', ' ')}`);
   } catch (e2) {
-    err.textContent = shopperMessage(e2);
+    if (shown()) err.textContent = shopperMessage(e2, co);
+    else notice(shopperMessage(e2, co));
   } finally {
     checkoutBusy = false;
   }
@@ -539,7 +577,11 @@ function start() {
   $('my-orders').addEventListener('click', showOrders);
   // The countdowns tick in place.
   setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) updatePins(); }, 1000);
-  api('/healthz').then(updatePins, () => {}); // learns the server's clock before the first countdown matters
+  // Learns the server's clock before the first countdown matters, and again
+  // when the page is shown after the phone slept.
+  const sampleClock = () => api('/healthz').then(updatePins, () => {});
+  sampleClock();
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') sampleClock(); });
   connect();
 }
 
