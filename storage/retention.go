@@ -31,6 +31,9 @@ type RetentionPolicy struct {
 	// sale's count of units per buyer is kept (7 days). Only a sale on
 	// screen reads it, for its per-buyer limit.
 	FlashBuyerUnits time.Duration
+	// StreamViewers is how long after a stream ended the list of its
+	// distinct viewers is kept (30 days); its count stays on the stream.
+	StreamViewers time.Duration
 }
 
 func (p RetentionPolicy) withDefaults() RetentionPolicy {
@@ -44,6 +47,7 @@ func (p RetentionPolicy) withDefaults() RetentionPolicy {
 	def(&p.LocalPaymentEvents, 7*24*time.Hour)
 	def(&p.Reservations, 30*24*time.Hour)
 	def(&p.FlashBuyerUnits, 7*24*time.Hour)
+	def(&p.StreamViewers, 30*24*time.Hour)
 	return p
 }
 
@@ -85,6 +89,16 @@ func NewRetention(db *gorm.DB, policy RetentionPolicy) *Retention {
 			SELECT pin_id, shopper_id FROM flash_buyer_units
 			WHERE pin_id IN (SELECT id FROM pins WHERE flash_quantity IS NOT NULL AND unpinned_at < now() - make_interval(secs => $1))
 			LIMIT $2)`},
+		// Keeps each ended stream's count before deleting its list: the
+		// UPDATE runs whatever the DELETE reads, and both see the list as
+		// it was when the statement began.
+		{"stream_viewers", p.StreamViewers, `WITH over AS (
+				SELECT id FROM streams WHERE status = 'ended' AND ended_at < now() - make_interval(secs => $1)),
+			counted AS (
+				UPDATE streams s SET unique_viewers = (SELECT count(*) FROM stream_viewers v WHERE v.stream_id = s.id)
+				WHERE s.id IN (SELECT id FROM over) AND s.unique_viewers IS NULL RETURNING s.id)
+			DELETE FROM stream_viewers WHERE (stream_id, viewer_key) IN (
+				SELECT stream_id, viewer_key FROM stream_viewers WHERE stream_id IN (SELECT id FROM over) LIMIT $2)`},
 	}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/storage"
 )
 
@@ -23,7 +24,7 @@ func TestRetentionPurge(t *testing.T) {
 	}
 	day := 24 * time.Hour
 	policy := storage.RetentionPolicy{ProcessedEvents: 30 * day, PaymentEvents: 90 * day, LocalPaymentEvents: 7 * day, Reservations: 30 * day,
-		FlashBuyerUnits: 7 * day}
+		FlashBuyerUnits: 7 * day, StreamViewers: 30 * day}
 	ago := func(d time.Duration) time.Time { return time.Now().Add(-d) }
 	variant := w.prodB.Variants[0].ID
 
@@ -71,6 +72,27 @@ func TestRetentionPurge(t *testing.T) {
 		exec(`INSERT INTO flash_buyer_units (pin_id, shopper_id, units) VALUES (?, ?, 1)`, p, sh)
 	}
 
+	// Distinct viewers: of a stream ended 31 days ago (gone, its count
+	// kept), one ended 29 days ago and the world's live stream (kept).
+	endedAgo := func(d time.Duration) string {
+		st, err := w.live.CreateStream(ctx, w.creator, live.NewStream{Title: "Old show", Currency: "EUR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.live.StartStream(ctx, w.creator, st.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.live.EndStream(ctx, w.creator, st.ID); err != nil {
+			t.Fatal(err)
+		}
+		exec(`UPDATE streams SET started_at = ?, ended_at = ? WHERE id = ?`, ago(d+time.Hour), ago(d), st.ID)
+		return st.ID
+	}
+	old, recent := endedAgo(31*day), endedAgo(29*day)
+	for _, v := range []struct{ stream, key string }{{old, "gone-1"}, {old, "gone-2"}, {old, "gone-3"}, {recent, "kept-1"}, {w.stream.ID, "kept-live"}} {
+		exec(`INSERT INTO stream_viewers (stream_id, viewer_key, first_seen) VALUES (?, ?, now())`, v.stream, v.key)
+	}
+
 	got, err := storage.NewRetention(w.db, policy).Purge(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +106,7 @@ func TestRetentionPurge(t *testing.T) {
 		{"payments_local_events", "id", 3},
 		{"stock_reservations", "id", 2},
 		{"flash_buyer_units", "CASE pin_id WHEN 'pin_gone' THEN 'gone' ELSE 'kept' END", 3},
+		{"stream_viewers", "viewer_key", 3},
 	} {
 		if got[tt.table] != tt.deleted {
 			t.Errorf("%s: %d deleted, want %d", tt.table, got[tt.table], tt.deleted)
@@ -99,6 +122,12 @@ func TestRetentionPurge(t *testing.T) {
 		}
 		if len(left) == 0 {
 			t.Errorf("%s: every row deleted", tt.table)
+		}
+	}
+
+	for id, want := range map[string]int64{old: 3, recent: 1, w.stream.ID: 1} {
+		if _, unique, err := storage.NewRoomStore(w.db).Audience(ctx, id); err != nil || unique != want {
+			t.Errorf("stream %s: unique viewers %d (%v) after the purge, want %d", id, unique, err, want)
 		}
 	}
 

@@ -194,14 +194,15 @@ func (s *RoomStore) AddViewers(ctx context.Context, seen []live.Seen) error {
 	return nil
 }
 
-// Audience returns a stream's peak and unique viewers.
+// Audience returns a stream's peak and unique viewers: the viewers listed,
+// or once the retention purged the list, the count it kept.
 func (s *RoomStore) Audience(ctx context.Context, streamID string) (peak, unique int64, err error) {
 	var row struct {
 		Peak int64
 		Uniq int64
 	}
 	err = conn(ctx, s.db).Raw(`SELECT s.peak_viewers AS peak,
-		(SELECT count(*) FROM stream_viewers v WHERE v.stream_id = s.id) AS uniq
+		coalesce(s.unique_viewers, (SELECT count(*) FROM stream_viewers v WHERE v.stream_id = s.id)) AS uniq
 		FROM streams s WHERE s.id = ?`, streamID).Scan(&row).Error
 	if err != nil {
 		return 0, 0, fmt.Errorf("audience: %w", err)
