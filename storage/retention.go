@@ -62,44 +62,71 @@ type Retention struct {
 type retentionPurge struct {
 	table string
 	keep  time.Duration
-	// sql deletes up to $2 rows older than $1 seconds.
-	sql string
+	// run deletes up to limit rows older than keep, reporting how many it
+	// deleted and whether another run may find more.
+	run func(ctx context.Context, keep time.Duration, limit int) (deleted int64, more bool, err error)
 }
 
 // NewRetention returns a Retention of db under policy.
 func NewRetention(db *gorm.DB, policy RetentionPolicy) *Retention {
 	p := policy.withDefaults()
+	// del runs q, which deletes up to $2 rows older than $1 seconds.
+	del := func(q string) func(context.Context, time.Duration, int) (int64, bool, error) {
+		return func(ctx context.Context, keep time.Duration, limit int) (int64, bool, error) {
+			res, err := SQL(db).ExecContext(ctx, q, keep.Seconds(), limit)
+			if err != nil {
+				return 0, false, err
+			}
+			n, err := res.RowsAffected()
+			return n, n == int64(limit), err
+		}
+	}
 	return &Retention{db: db, purges: []retentionPurge{
-		{"processed_events", p.ProcessedEvents, `DELETE FROM processed_events WHERE (consumer, event_id) IN (
+		{"processed_events", p.ProcessedEvents, del(`DELETE FROM processed_events WHERE (consumer, event_id) IN (
 			SELECT consumer, event_id FROM processed_events
-			WHERE processed_at < now() - make_interval(secs => $1) ORDER BY processed_at LIMIT $2)`},
-		{"order_payment_events", p.PaymentEvents, `DELETE FROM order_payment_events WHERE (provider, event_id) IN (
+			WHERE processed_at < now() - make_interval(secs => $1) ORDER BY processed_at LIMIT $2)`)},
+		{"order_payment_events", p.PaymentEvents, del(`DELETE FROM order_payment_events WHERE (provider, event_id) IN (
 			SELECT provider, event_id FROM order_payment_events
-			WHERE received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT $2)`},
-		{"payments_local_events", p.LocalPaymentEvents, `DELETE FROM payments_local_events WHERE id IN (
+			WHERE received_at < now() - make_interval(secs => $1) ORDER BY received_at LIMIT $2)`)},
+		{"payments_local_events", p.LocalPaymentEvents, del(`DELETE FROM payments_local_events WHERE id IN (
 			SELECT id FROM payments_local_events
-			WHERE delivered_at < now() - make_interval(secs => $1) ORDER BY delivered_at LIMIT $2)`},
-		{"stock_reservations", p.Reservations, `DELETE FROM stock_reservations WHERE id IN (
+			WHERE delivered_at < now() - make_interval(secs => $1) ORDER BY delivered_at LIMIT $2)`)},
+		{"stock_reservations", p.Reservations, del(`DELETE FROM stock_reservations WHERE id IN (
 			SELECT id FROM stock_reservations
 			WHERE status IN ('committed', 'released') AND created_at < now() - make_interval(secs => $1)
-			ORDER BY created_at LIMIT $2)`},
-		// Walks the flash pins off screen (a few per stream), then each
-		// one's rows by the primary key's first column.
-		{"flash_buyer_units", p.FlashBuyerUnits, `DELETE FROM flash_buyer_units WHERE (pin_id, shopper_id) IN (
-			SELECT pin_id, shopper_id FROM flash_buyer_units
-			WHERE pin_id IN (SELECT id FROM pins WHERE flash_quantity IS NOT NULL AND unpinned_at < now() - make_interval(secs => $1))
-			LIMIT $2)`},
-		// Keeps each ended stream's count before deleting its list: the
-		// UPDATE runs whatever the DELETE reads, and both see the list as
-		// it was when the statement began.
-		{"stream_viewers", p.StreamViewers, `WITH over AS (
-				SELECT id FROM streams WHERE status = 'ended' AND ended_at < now() - make_interval(secs => $1)),
-			counted AS (
-				UPDATE streams s SET unique_viewers = (SELECT count(*) FROM stream_viewers v WHERE v.stream_id = s.id)
-				WHERE s.id IN (SELECT id FROM over) AND s.unique_viewers IS NULL RETURNING s.id)
-			DELETE FROM stream_viewers WHERE (stream_id, viewer_key) IN (
-				SELECT stream_id, viewer_key FROM stream_viewers WHERE stream_id IN (SELECT id FROM over) LIMIT $2)`},
+			ORDER BY created_at LIMIT $2)`)},
+		// The table holds the sales on screen and those of the last days
+		// only: its rows are walked, each pin found by its key.
+		{"flash_buyer_units", p.FlashBuyerUnits, del(`DELETE FROM flash_buyer_units WHERE (pin_id, shopper_id) IN (
+			SELECT f.pin_id, f.shopper_id FROM flash_buyer_units f JOIN pins p ON p.id = f.pin_id
+			WHERE p.unpinned_at < now() - make_interval(secs => $1) LIMIT $2)`)},
+		{"stream_viewers", p.StreamViewers, func(ctx context.Context, keep time.Duration, limit int) (int64, bool, error) {
+			return purgeStreamViewers(ctx, db, keep, limit)
+		}},
 	}}
+}
+
+// purgeStreamViewers deletes up to limit rows of the viewer list of the
+// ended stream due first (ended before keep, its list not yet purged, found
+// by the streams_viewers_due index). Its first pass keeps the count on the
+// stream (from the list as it was when the statement began); the pass that
+// empties the list marks the stream purged, which takes it out of the index.
+func purgeStreamViewers(ctx context.Context, db *gorm.DB, keep time.Duration, limit int) (int64, bool, error) {
+	var due, gone int64
+	err := SQL(db).QueryRowContext(ctx, `WITH due AS (
+			SELECT id FROM streams WHERE status = 'ended' AND viewers_purged_at IS NULL AND ended_at < now() - make_interval(secs => $1)
+			ORDER BY ended_at LIMIT 1 FOR UPDATE),
+		gone AS (
+			DELETE FROM stream_viewers WHERE (stream_id, viewer_key) IN (
+				SELECT stream_id, viewer_key FROM stream_viewers WHERE stream_id IN (SELECT id FROM due) LIMIT $2)
+			RETURNING 1),
+		marked AS (
+			UPDATE streams s SET
+				unique_viewers = coalesce(s.unique_viewers, (SELECT count(*) FROM stream_viewers v WHERE v.stream_id = s.id)),
+				viewers_purged_at = CASE WHEN (SELECT count(*) FROM gone) < $2 THEN now() END
+			WHERE s.id IN (SELECT id FROM due))
+		SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM gone)`, keep.Seconds(), limit).Scan(&due, &gone)
+	return gone, due > 0, err
 }
 
 // Purge deletes expired rows, at most limit per statement and until none
@@ -114,19 +141,13 @@ func (r *Retention) Purge(ctx context.Context, limit int) (map[string]int64, err
 		if p.keep < 0 {
 			continue
 		}
-		for {
-			res, err := SQL(r.db).ExecContext(ctx, p.sql, p.keep.Seconds(), limit)
-			if err != nil {
-				return deleted, fmt.Errorf("purge %s: %w", p.table, err)
-			}
-			n, err := res.RowsAffected()
+		for more := true; more; {
+			n, m, err := p.run(ctx, p.keep, limit)
 			if err != nil {
 				return deleted, fmt.Errorf("purge %s: %w", p.table, err)
 			}
 			deleted[p.table] += n
-			if n < int64(limit) {
-				break
-			}
+			more = m
 		}
 	}
 	return deleted, nil

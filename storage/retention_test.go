@@ -125,6 +125,14 @@ func TestRetentionPurge(t *testing.T) {
 		}
 	}
 
+	// A viewer of the purged stream's replay starts no list again.
+	if err := storage.NewRoomStore(w.db).AddViewers(ctx, []live.Seen{{StreamID: old, Key: "kept-never", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	var relisted int64
+	if err := w.db.Raw(`SELECT count(*) FROM stream_viewers WHERE stream_id = ?`, old).Scan(&relisted).Error; err != nil || relisted != 0 {
+		t.Errorf("the purged stream lists %d viewers again (%v)", relisted, err)
+	}
 	for id, want := range map[string]int64{old: 3, recent: 1, w.stream.ID: 1} {
 		if _, unique, err := storage.NewRoomStore(w.db).Audience(ctx, id); err != nil || unique != want {
 			t.Errorf("stream %s: unique viewers %d (%v) after the purge, want %d", id, unique, err, want)

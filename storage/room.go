@@ -178,16 +178,17 @@ func (s *RoomStore) RaisePeaks(ctx context.Context, totals map[string]int) error
 
 // AddViewers records first sightings of viewers; repeats change nothing.
 func (s *RoomStore) AddViewers(ctx context.Context, seen []live.Seen) error {
-	type row struct {
-		StreamID  string    `gorm:"column:stream_id"`
-		ViewerKey string    `gorm:"column:viewer_key"`
-		FirstSeen time.Time `gorm:"column:first_seen"`
-	}
-	rows := make([]row, len(seen))
+	streams, keys, at := make([]string, len(seen)), make([]string, len(seen)), make([]time.Time, len(seen))
 	for i, v := range seen {
-		rows[i] = row{StreamID: v.StreamID, ViewerKey: v.Key, FirstSeen: v.At.UTC()}
+		streams[i], keys[i], at[i] = v.StreamID, v.Key, v.At.UTC()
 	}
-	err := conn(ctx, s.db).Table("stream_viewers").Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
+	// A stream whose list the retention purged keeps its count: no list
+	// starts again behind it.
+	_, err := rawConn(ctx, s.db).ExecContext(ctx, `INSERT INTO stream_viewers (stream_id, viewer_key, first_seen)
+		SELECT u.stream_id, u.viewer_key, u.first_seen
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(stream_id, viewer_key, first_seen)
+		JOIN streams st ON st.id = u.stream_id AND st.viewers_purged_at IS NULL
+		ON CONFLICT DO NOTHING`, streams, keys, at)
 	if err != nil {
 		return fmt.Errorf("add viewers: %w", err)
 	}
