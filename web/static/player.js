@@ -417,10 +417,16 @@ async function submitCheckout(e) {
 // answer comes, and is only touched while it still shows this one.
 let checkoutBusy = false;
 async function checkoutAction(action) {
-  if (checkoutBusy || !checkout) return;
+  if (checkoutBusy) {
+    notice('One moment: your last step is still on its way.');
+    return;
+  }
+  if (!checkout) return;
   checkoutBusy = true;
   const co = checkout;
-  const shown = () => checkout === co && $('checkout').open;
+  // shown: the sheet still shows this purchase (reopened on the same order,
+  // it does too).
+  const shown = () => $('checkout').open && (checkout === co || (!!co.order && checkout?.order?.id === co.order.id));
   const err = $('co-error');
   err.textContent = '';
   try {
@@ -575,13 +581,23 @@ function start() {
   $('co-close').addEventListener('click', () => $('checkout').close()); // a placed order stays held
   $('co-cancel').addEventListener('click', () => checkoutAction('cancel-order'));
   $('my-orders').addEventListener('click', showOrders);
-  // The countdowns tick in place.
-  setInterval(() => { if ([...state.pins.values()].some((p) => p.flash)) updatePins(); }, 1000);
   // Learns the server's clock before the first countdown matters, and again
-  // when the page is shown after the phone slept.
+  // when the phone may have slept: the page shown again, back online, or a
+  // tick that finds the phone's clock and the monotonic one moved apart
+  // (performance.now() may stand still while the phone sleeps).
   const sampleClock = () => api('/healthz').then(updatePins, () => {});
   sampleClock();
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') sampleClock(); });
+  window.addEventListener('pageshow', sampleClock);
+  window.addEventListener('online', sampleClock);
+  // The countdowns tick in place.
+  let tick = { phone: Date.now(), mono: performance.now() };
+  setInterval(() => {
+    const now = { phone: Date.now(), mono: performance.now() };
+    if (Math.abs((now.phone - tick.phone) - (now.mono - tick.mono)) > 2000) sampleClock();
+    tick = now;
+    if ([...state.pins.values()].some((p) => p.flash)) updatePins();
+  }, 1000);
   connect();
 }
 
