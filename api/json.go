@@ -117,15 +117,7 @@ func decodeStrict(data []byte, dst any) error {
 	// it: a string carrying one is refused here, by its path, rather than
 	// failing in the database.
 	if bytes.Contains(data, []byte(`\u0000`)) {
-		var nul string
-		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
-			if !v.key && strings.ContainsRune(v.str, 0) {
-				nul = v.path
-				return true
-			}
-			return false
-		})
-		if nul != "" {
+		if nul, ok := pathOf(data, dst, func(v visit) bool { return !v.key && strings.ContainsRune(v.str, 0) }); ok {
 			return errs.Invalid(nul, "must not contain the NUL character")
 		}
 	}
@@ -133,27 +125,13 @@ func decodeStrict(data []byte, dst any) error {
 	// half (\ud800) into U+FFFD: refused, by its path, rather than stored as
 	// something the client did not send.
 	if at := unpairedSurrogate(data); at >= 0 {
-		path := bodyField
-		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
-			if v.end > int64(at) {
-				path = v.path
-				return true
-			}
-			return false
-		})
+		path, _ := pathOf(data, dst, func(v visit) bool { return v.end > int64(at) })
 		return errs.Invalid(path, "must not contain an unpaired UTF-16 surrogate escape such as \\ud800")
 	}
 	// encoding/json lets the last of two same keys win; another reader of
 	// the same body (a proxy, a log) may take the first.
 	if at := duplicateKey(data); at >= 0 {
-		path := bodyField
-		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
-			if v.key && v.end > int64(at) {
-				path = v.path
-				return true
-			}
-			return false
-		})
+		path, _ := pathOf(data, dst, func(v visit) bool { return v.key && v.end > int64(at) })
 		return errs.Invalid(path, "appears twice in its object")
 	}
 	// encoding/json matches keys case-insensitively ("TITLE" fills Title);
@@ -161,18 +139,23 @@ func decodeStrict(data []byte, dst any) error {
 	if keysSpelledExactly(data, reflect.TypeOf(dst)) {
 		return nil
 	}
-	unknown := ""
-	walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
-		if v.key && v.unknown {
-			unknown = v.path
-			return true
-		}
-		return false
-	})
-	if unknown != "" {
+	if unknown, ok := pathOf(data, dst, func(v visit) bool { return v.key && v.unknown }); ok {
 		return errs.Invalid(unknown, "is not a known field")
 	}
 	return nil
+}
+
+// pathOf returns the path of the first key or value of data that match
+// picks, walking it as dst's type, or bodyField and false when none does.
+func pathOf(data []byte, dst any, match func(visit) bool) (string, bool) {
+	path, found := bodyField, false
+	walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
+		if match(v) {
+			path, found = v.path, true
+		}
+		return found
+	})
+	return path, found
 }
 
 // duplicateKey returns the offset in a valid JSON document of the first
@@ -290,28 +273,17 @@ func decodeError(data []byte, dst any, err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errs.Invalid(bodyField, "is not valid JSON: it ends too early")
 	case errors.As(err, &typ):
-		path := bodyField
-		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
-			if !v.key && v.end == typ.Offset {
-				path = v.path
-				return true
-			}
-			return false
-		})
+		path, _ := pathOf(data, dst, func(v visit) bool { return !v.key && v.end == typ.Offset })
 		return errs.Invalid(path, "%s", typeMessage(typ))
 	case errors.As(err, &ve), errors.As(err, &e):
 		return err // a field type's own UnmarshalJSON speaks the domain's language.
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name, _ = strconv.Unquote(name)
-		path := name
-		walkJSON(data, reflect.TypeOf(dst), func(v visit) bool {
-			if v.key && v.unknown && v.name == name {
-				path = v.path
-				return true
-			}
-			return false
-		})
+		path, ok := pathOf(data, dst, func(v visit) bool { return v.key && v.unknown && v.name == name })
+		if !ok {
+			path = name
+		}
 		return errs.Invalid(path, "is not a known field")
 	}
 	// What is left comes from a field type's UnmarshalJSON: bad client input.

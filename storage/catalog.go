@@ -256,33 +256,36 @@ type stockRow struct {
 	Moved          int64  `gorm:"column:moved"`
 }
 
-// announce tells the viewers of the product's active flash pins what a
-// stock change leaves on sale, in the transaction of ctx.
-func (s *CatalogStore) announce(ctx context.Context, r stockRow) error {
-	if r.Moved == 0 {
-		return nil
-	}
-	_, err := announceStockMoves(ctx, conn(ctx, s.db), s.out, stockMoves{products: map[string]int64{r.ProductID: r.Moved}})
-	return err
+// changeStock runs update, a stock UPDATE of variantID … RETURNING a
+// stockRow when it changed the row, in one transaction under the product's
+// lock, with the flash.stock events the change causes.
+func (s *CatalogStore) changeStock(ctx context.Context, variantID string, update func(tx *gorm.DB) ([]stockRow, error)) ([]stockRow, error) {
+	var rows []stockRow
+	err := inTx(ctx, s.db, func(ctx context.Context) error {
+		tx := conn(ctx, s.db)
+		if err := lockProducts(tx, []string{variantID}); err != nil {
+			return err
+		}
+		var err error
+		if rows, err = update(tx); err != nil || len(rows) == 0 || rows[0].Moved == 0 {
+			return err
+		}
+		_, err = announceStockMoves(ctx, tx, s.out, stockMoves{products: map[string]int64{rows[0].ProductID: rows[0].Moved}})
+		return err
+	})
+	return rows, err
 }
 
 // SetStock sets the stock of brandID's variant and returns it; another
 // brand's or a missing variant answers errs.ErrNotFound.
 func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, stock int64) (int64, error) {
-	var rows []stockRow
-	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		if err := lockProducts(conn(ctx, s.db), []string{variantID}); err != nil {
-			return err
-		}
-		err := conn(ctx, s.db).Raw(
+	rows, err := s.changeStock(ctx, variantID, func(tx *gorm.DB) (rows []stockRow, err error) {
+		err = tx.Raw(
 			`UPDATE variants v SET stock_available = ? FROM (SELECT id, stock_available FROM variants WHERE id = ? AND brand_id = ? FOR NO KEY UPDATE) old
 			 WHERE v.id = old.id
 			 RETURNING v.product_id, v.stock_available, v.stock_available - old.stock_available AS moved`,
 			stock, variantID, brandID).Scan(&rows).Error
-		if err != nil || len(rows) == 0 {
-			return err
-		}
-		return s.announce(ctx, rows[0])
+		return rows, err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("set stock: %w", err)
@@ -302,20 +305,13 @@ func (s *CatalogStore) SetStock(ctx context.Context, brandID, variantID string, 
 // catalog.ErrStockTooHigh for a positive one; another brand's or a missing
 // variant answers errs.ErrNotFound.
 func (s *CatalogStore) AddStock(ctx context.Context, brandID, variantID string, delta int64) (int64, error) {
-	var rows []stockRow
-	err := inTx(ctx, s.db, func(ctx context.Context) error {
-		if err := lockProducts(conn(ctx, s.db), []string{variantID}); err != nil {
-			return err
-		}
-		err := conn(ctx, s.db).Raw(
+	rows, err := s.changeStock(ctx, variantID, func(tx *gorm.DB) (rows []stockRow, err error) {
+		err = tx.Raw(
 			`UPDATE variants SET stock_available = stock_available + ?
 			 WHERE id = ? AND brand_id = ? AND stock_available + ? >= 0 AND (? <= 0 OR stock_available + ? <= ?)
 			 RETURNING product_id, stock_available, ?::bigint AS moved`,
 			delta, variantID, brandID, delta, delta, delta, int64(catalog.MaxStock), delta).Scan(&rows).Error
-		if err != nil || len(rows) == 0 {
-			return err
-		}
-		return s.announce(ctx, rows[0])
+		return rows, err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("add stock: %w", err)

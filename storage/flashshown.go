@@ -10,12 +10,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/daihuo/daihuo/domain/event"
+	"github.com/daihuo/daihuo/domain/live"
 )
-
-// onSale is what a flash pin shows: the units a buyer can still get, its
-// remaining allocation capped by the stock of its product's variants (sold
-// elsewhere, or cut by the brand, stock runs out before the allocation).
-func onSale(remaining, stock int64) int64 { return max(min(remaining, stock), 0) }
 
 // flashPinStock is an active flash pin with its product's stock, as the
 // transaction reading it sees them.
@@ -38,7 +34,7 @@ type stockMoves struct {
 
 // announceStockMoves writes, in the transaction of ctx and after its
 // updates, a flash.stock event for every active flash pin of the moved
-// products whose shown units (onSale) the moves changed, and for every pin
+// products whose shown units (live.OnSale) the moves changed, and for every pin
 // whose own allocation moved. The transaction must hold the moved
 // products' locks (lockProducts): every writer of a product's stock, of a
 // flash pin's allocation or of a new flash pin takes them, so the sums read
@@ -64,8 +60,8 @@ func announceStockMoves(ctx context.Context, tx *gorm.DB, out *Outbox, m stockMo
 	for _, p := range pins {
 		stock[p.ProductID] = p.Stock
 		own := m.pins[p.ID]
-		shown := onSale(p.Remaining, p.Stock)
-		if p.ID == m.skip || (own == 0 && onSale(p.Remaining, p.Stock-m.products[p.ProductID]) == shown) {
+		shown := live.OnSale(p.Remaining, p.Stock)
+		if p.ID == m.skip || (own == 0 && live.OnSale(p.Remaining, p.Stock-m.products[p.ProductID]) == shown) {
 			continue
 		}
 		evs = append(evs, flashStockEvent(p.ID, p.StreamID, shown, p.StartedAt, now))

@@ -18,6 +18,7 @@ import (
 	"github.com/daihuo/daihuo/domain/errs"
 	"github.com/daihuo/daihuo/domain/event"
 	"github.com/daihuo/daihuo/domain/id"
+	"github.com/daihuo/daihuo/domain/live"
 	"github.com/daihuo/daihuo/domain/order"
 )
 
@@ -72,7 +73,7 @@ type ReserverConfig struct {
 // below zero whatever happens.
 //
 // flash.stock events (order.EventFlashStock, on the live topic keyed by the
-// stream) carry what the pin shows (onSale: its remaining, capped by the
+// stream) carry what the pin shows (live.OnSale: its remaining, capped by the
 // product's stock) and are coalesced per pin and per process: a batch that
 // changed a pin's remaining writes the event through the outbox in its own
 // transaction when this process wrote none for the pin in the last
@@ -573,7 +574,7 @@ func (r *Reserver) applyBatch(ctx context.Context, k *hotRow, calls []*reserveCa
 				return fmt.Errorf("count buyer units: %w", err)
 			}
 		}
-		if shown := onSale(out.remaining, left); shown == 0 || time.Since(k.lastEmit) >= r.cfg.FlashStockInterval {
+		if shown := live.OnSale(out.remaining, left); shown == 0 || time.Since(k.lastEmit) >= r.cfg.FlashStockInterval {
 			if err := r.out.Publish(ctx, flashStockEvent(pin.ID, pin.StreamID, shown, pin.StartedAt, now)); err != nil {
 				return err
 			}
@@ -658,7 +659,7 @@ func (r *Reserver) emitTrailing(k *hotRow) {
 		if err != nil {
 			return err
 		}
-		return r.out.Publish(ctx, flashStockEvent(p.ID, p.StreamID, onSale(*p.Remaining, left), p.StartedAt, now))
+		return r.out.Publish(ctx, flashStockEvent(p.ID, p.StreamID, live.OnSale(*p.Remaining, left), p.StartedAt, now))
 	})
 	if err != nil {
 		r.log.Warn("trailing flash.stock event", "pin_id", k.pinID, "error", err)

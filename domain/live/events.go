@@ -100,12 +100,16 @@ func PinPayloadOf(p Pin) PinPayload {
 	if f := p.Flash; f != nil {
 		remaining := f.Remaining
 		if p.UnpinnedAt == nil {
-			remaining = max(min(remaining, p.Product.StockAvailable()), 0)
+			remaining = OnSale(remaining, p.Product.StockAvailable())
 		}
 		out.Flash = &FlashPayload{Price: f.Price, Quantity: f.Quantity, Remaining: remaining, PerBuyerLimit: f.PerBuyerLimit, EndsAt: f.EndsAt}
 	}
 	return out
 }
+
+// OnSale is what a flash pin shows: the units a buyer can still get, its
+// remaining allocation capped by the stock of its product's variants.
+func OnSale(remaining, stock int64) int64 { return max(min(remaining, stock), 0) }
 
 // BuildTimeline turns pins into their pin and unpin entries in time order;
 // at the same instant a removal comes before the pin that replaced it.
