@@ -57,9 +57,15 @@ type childServer struct {
 // environment but none of the settings of the shell that ran the tests.
 func startChild(t *testing.T, env []string, args ...string) *childServer {
 	t.Helper()
+	return startChildCmd(t, exec.Command(os.Args[0], "-test.run=^$"), env, args...)
+}
+
+// startChildCmd is startChild running the test binary through cmd (a
+// shell that changes how it starts, say).
+func startChildCmd(t *testing.T, cmd *exec.Cmd, env []string, args ...string) *childServer {
+	t.Helper()
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "error"}, args...)
 	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(ownEnv(os.Environ()), serveChildEnv+"="+string(raw)), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -44,12 +44,20 @@ func main() {
 
 // signalContext returns a context cancelled by the first SIGINT or SIGTERM,
 // which starts an orderly shutdown; a second one stops the process at once
-// (the signals' default action is back by then), for a shutdown that hangs.
+// (exit status 128 + the signal), for a shutdown that hangs.
 func signalContext() (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
+		// Caught explicitly: a process started with interrupts ignored (in
+		// the background of a script) would go back to ignoring them.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 		stop()
+		if sig, ok := (<-again).(syscall.Signal); ok {
+			os.Exit(128 + int(sig))
+		}
+		os.Exit(1)
 	}()
 	return ctx, stop
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -13,9 +15,24 @@ import (
 // sending its body) waits up to --shutdown-timeout; a second interrupt
 // stops the process at once instead of being ignored.
 func TestSecondInterruptStopsAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cmd  func() *exec.Cmd
+	}{
+		{"started as usual", func() *exec.Cmd { return exec.Command(os.Args[0], "-test.run=^$") }},
+		// A script's background job starts with interrupts ignored.
+		{"started ignoring interrupts", func() *exec.Cmd {
+			return exec.Command("sh", "-c", `trap '' INT; exec "$0" "$@"`, os.Args[0], "-test.run=^$")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { secondInterrupt(t, tt.cmd()) })
+	}
+}
+
+func secondInterrupt(t *testing.T, cmd *exec.Cmd) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv := startChild(t, sharedInfra(ctx, t), "--shutdown-timeout", "2m")
+	srv := startChildCmd(t, cmd, sharedInfra(ctx, t), "--shutdown-timeout", "2m")
 	u, err := url.Parse(srv.url)
 	if err != nil {
 		t.Fatal(err)
