@@ -20,7 +20,7 @@ run: build ## start the whole service with demo data on embedded defaults
 build: ## build the daihuo binary into .bin/
 	$(GO) build -o $(BIN) ./cmd/daihuo
 
-test: deps ## run every test, under the race detector: unit, storage, api, streaming, browser, fuzz smoke
+test: deps ## run every test under the race detector (unit, storage, api, streaming, browser, fuzz seeds), then a short fuzzing pass
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 

@@ -53,8 +53,12 @@ func operator() party.Principal { return party.Principal{Role: party.RoleAdmin} 
 
 // tokenCommand mints a token: `daihuo token create --role R [--party ID]`.
 func tokenCommand(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: daihuo token create --role admin|brand|agency|creator|shopper [--party ID]")
+	const use = "usage: daihuo token create --role admin|brand|agency|creator|shopper [--party ID]"
+	if len(args) == 0 || isHelp(args[0]) {
+		return usageOf(stdout, args, use)
+	}
+	if args[0] != "create" {
+		return errors.New(use)
 	}
 	var role, partyID string
 	fs.StringVar(&role, "role", "", "role of the token: admin, brand, agency, creator or shopper")

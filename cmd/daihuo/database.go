@@ -61,7 +61,11 @@ func openDatabase(ctx context.Context, c config, log *slog.Logger, use dbUse) (*
 			return nil, err
 		}
 		dsn = cluster.DSN("daihuo")
-		log.Info("private postgres started", "dir", dir, "port", cluster.Port())
+		if cluster.Adopted() {
+			log.Info("private postgres already running; joined it", "dir", dir, "port", cluster.Port())
+		} else {
+			log.Info("private postgres started", "dir", dir, "port", cluster.Port())
+		}
 	}
 	db, err := storage.Open(ctx, dsn)
 	if err != nil {

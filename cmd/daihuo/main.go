@@ -27,16 +27,19 @@ commands:
 
 Configuration comes from flags and the environment: DATABASE_URL, KAFKA_BROKERS,
 STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, DAIHUO_ADMIN_TOKEN, DAIHUO_ADDR,
-DAIHUO_DATA_DIR, DAIHUO_ROLES, DAIHUO_LOG_LEVEL. Run "daihuo <command> -h" for flags.
+DAIHUO_DATA_DIR, DAIHUO_ROLES, DAIHUO_LOG_LEVEL, DAIHUO_RESERVATION_TTL,
+DAIHUO_TRUSTED_PROXIES, DAIHUO_PPROF_ADDR, DAIHUO_PG_BIN. Run "daihuo <command> -h"
+for flags.
 `
 
 func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "daihuo:", err)
+		if errors.Is(err, flag.ErrHelp) { // help was asked for, and given
+			return
 		}
+		fmt.Fprintln(os.Stderr, "daihuo:", err)
 		stop()
 		os.Exit(1)
 	}
@@ -78,8 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return serve(ctx, c, getenv, stdout)
 	case "migrate":
-		if len(rest) == 0 {
-			return errors.New("usage: daihuo migrate up|status [flags]")
+		if len(rest) == 0 || isHelp(rest[0]) {
+			return usageOf(stdout, rest, "usage: daihuo migrate up|status [flags]\n  up      apply the pending migrations\n  status  list the migrations and whether each is applied")
 		}
 		c, err := loadConfig(fs, rest[1:], getenv)
 		if err != nil {
@@ -95,6 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return demo(ctx, c, stdout)
 	case "bench":
+		if len(rest) == 0 || isHelp(rest[0]) {
+			return usageOf(stdout, rest, "usage: daihuo bench fanout|flashsale|all [flags]\n  each starts its own server; \"daihuo bench fanout -h\" lists a benchmark's flags")
+		}
 		return bench(ctx, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -102,6 +108,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	fmt.Fprint(stdout, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
+// usageOf answers a command given no subcommand, or asked for help (the
+// first of rest): text on stdout, and flag.ErrHelp, which main takes for
+// success, or for nothing at all an error naming the usage.
+func usageOf(stdout io.Writer, rest []string, text string) error {
+	if len(rest) == 0 {
+		return errors.New(text)
+	}
+	fmt.Fprintln(stdout, text)
+	return flag.ErrHelp
 }
 
 func migrate(ctx context.Context, c config, sub string, stdout io.Writer) error {
